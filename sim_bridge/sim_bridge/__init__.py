@@ -1,0 +1,1 @@
+"""Simulated Franka tasks (ROS-free, in ``sim_bridge.envs``) and the sim_bridge node adapter."""

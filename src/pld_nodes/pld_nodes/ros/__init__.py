@@ -1,0 +1,1 @@
+"""Helpers shared by the node adapters: QoS profiles, message conversions, parameter binding."""

@@ -1,0 +1,26 @@
+"""ament_python package: the PLD core (ROS-free) and its node adapters."""
+
+from setuptools import find_packages, setup
+
+PACKAGE = "pld_nodes"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "tests"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="PLD stack maintainers",
+    maintainer_email="pld-stack@example.org",
+    description="PLD core algorithms (ROS-free) and the ROS 2 node adapters of the stack.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "health_monitor_node = pld_nodes.health_monitor_node:main",
+        ],
+    },
+)
