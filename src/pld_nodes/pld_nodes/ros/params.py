@@ -67,9 +67,12 @@ def declare_config(node: Node, cls: type, prefix: str = "") -> Any:
                 node.declare_parameter(pname, ptype, descriptor)
             else:
                 node.declare_parameter(pname, list(default) if is_array else default, descriptor)
-            value = node.get_parameter(pname).value
-        except (InvalidParameterTypeException, ParameterUninitializedException) as exc:
+        except InvalidParameterTypeException as exc:
             raise ConfigError(f"parameter {pname!r} ({annotation}): {exc}") from exc
+        try:
+            value = node.get_parameter(pname).value
+        except ParameterUninitializedException:
+            value = None
         if value is None:
             if default is None:
                 raise ConfigError(f"required parameter {pname!r} ({annotation}) is not set")
