@@ -56,7 +56,9 @@ fix_wheel_cmake_paths() {
   local py_inc np_inc
   py_inc="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
   np_inc="$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')"
-  grep -rlF "/opt/python/cp311-cp311/" "$VENV/share" --include='*.cmake' 2>/dev/null | while read -r f; do
+  local files
+  files="$(grep -rlF "/opt/python/cp311-cp311/" "$VENV/share" --include='*.cmake' || true)"
+  for f in $files; do
     sed -i -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_inc#g" \
       -e "s#/opt/python/cp311-cp311/include/python3.11#$py_inc#g" "$f"
   done

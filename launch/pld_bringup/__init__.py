@@ -34,8 +34,10 @@ def find_graph(name_or_path: str) -> Graph:
         return load_graph(path)
     graphs = available_graphs()
     if name_or_path not in graphs:
-        raise GraphError(f"unknown graph {name_or_path!r}; available: {sorted(graphs)} "
-                         "(or pass a path to a graph .yaml)")
+        raise GraphError(
+            f"unknown graph {name_or_path!r}; available: {sorted(graphs)} "
+            "(or pass a path to a graph .yaml)"
+        )
     return load_graph(graphs[name_or_path])
 
 

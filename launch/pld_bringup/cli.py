@@ -1,9 +1,9 @@
 """``pld-launch``: run a graph without ``ros2 launch`` (CI, pip installs).
 
-    pld-launch sim                      # graphs/sim.yaml with default arguments
-    pld-launch sim task_config:=my.yaml # set a launch argument, as with ros2 launch
-    pld-launch --list                   # graphs and their arguments
-    pld-launch sim --print              # show the command of each node, start nothing
+pld-launch sim                      # graphs/sim.yaml with default arguments
+pld-launch sim task_config:=my.yaml # set a launch argument, as with ros2 launch
+pld-launch --list                   # graphs and their arguments
+pld-launch sim --print              # show the command of each node, start nothing
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def _list_graphs() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pld-launch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="pld-launch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("graph", nargs="?", help="graph name (see --list) or path to a .yaml")
     parser.add_argument("arguments", nargs="*", help="launch arguments as name:=value")
     parser.add_argument("--list", action="store_true", help="list graphs and their arguments")

@@ -23,7 +23,8 @@ File format::
 
 Relative parameter paths are looked up next to the graph file first, then in the pld_bringup
 share directory (the ``launch/`` folder of the source tree), so ``config/x.yaml`` works for the
-shipped graphs and a user's graph can sit beside its own parameter files. ``$(arg name)`` is substituted in every string.
+shipped graphs and a user's graph can sit beside its own parameter files.
+``$(arg name)`` is substituted in every string.
 """
 
 from __future__ import annotations
@@ -38,8 +39,14 @@ import yaml
 _ARG_PATTERN = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
 _NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NODE_KEYS = {
-    "package", "executable", "namespace", "parameters", "overrides", "remappings",
-    "required", "enabled",
+    "package",
+    "executable",
+    "namespace",
+    "parameters",
+    "overrides",
+    "remappings",
+    "required",
+    "enabled",
 }
 
 
@@ -127,8 +134,10 @@ class Graph:
         args = {a.name: a.default for a in self.arguments.values()} | dict(values)
         missing = sorted(k for k, v in args.items() if v is None)
         if missing:
-            raise GraphError(f"{self.source}: required argument(s) not set: "
-                             + ", ".join(f"{m}:=<value>" for m in missing))
+            raise GraphError(
+                f"{self.source}: required argument(s) not set: "
+                + ", ".join(f"{m}:=<value>" for m in missing)
+            )
         launches = []
         for node_name, spec in self.nodes.items():
             where = f"{self.source}: node {node_name!r}"
@@ -153,8 +162,9 @@ def load_graph(path: Path) -> Graph:
         raise GraphError(f"{path}: expected a mapping with 'nodes', got {type(data).__name__}")
     unknown = sorted(set(data) - {"description", "arguments", "nodes"})
     if unknown:
-        raise GraphError(f"{path}: unknown top-level key(s) {unknown}; "
-                         "allowed: description, arguments, nodes")
+        raise GraphError(
+            f"{path}: unknown top-level key(s) {unknown}; allowed: description, arguments, nodes"
+        )
     nodes = data.get("nodes")
     if not isinstance(nodes, dict) or not nodes:
         raise GraphError(f"{path}: 'nodes' must be a non-empty mapping of node name -> spec")
@@ -171,15 +181,18 @@ def load_graph(path: Path) -> Graph:
 
 def _parse_arguments(path: Path, raw: Any) -> dict[str, LaunchArgument]:
     if not isinstance(raw, dict):
-        raise GraphError(f"{path}: 'arguments' must be a mapping of name -> {{default, description}}")
+        raise GraphError(
+            f"{path}: 'arguments' must be a mapping of name -> {{default, description}}"
+        )
     out = {}
     for name, spec in raw.items():
         if not _NAME_PATTERN.match(str(name)):
             raise GraphError(f"{path}: argument name {name!r} is not a valid identifier")
         spec = spec if isinstance(spec, dict) else {"default": spec}
         default = spec.get("default")
-        out[name] = LaunchArgument(name, None if default is None else str(default),
-                                   str(spec.get("description", "")))
+        out[name] = LaunchArgument(
+            name, None if default is None else str(default), str(spec.get("description", ""))
+        )
     return out
 
 
@@ -190,8 +203,9 @@ def _check_node_spec(path: Path, name: Any, spec: Any) -> None:
         raise GraphError(f"{path}: node {name!r} must be a mapping, got {type(spec).__name__}")
     unknown = sorted(set(spec) - _NODE_KEYS)
     if unknown:
-        raise GraphError(f"{path}: node {name!r} has unknown key(s) {unknown}; "
-                         f"allowed: {sorted(_NODE_KEYS)}")
+        raise GraphError(
+            f"{path}: node {name!r} has unknown key(s) {unknown}; allowed: {sorted(_NODE_KEYS)}"
+        )
     for key in ("package", "executable"):
         if not isinstance(spec.get(key), str) or not spec[key]:
             raise GraphError(f"{path}: node {name!r} needs a non-empty '{key}'")
@@ -199,6 +213,7 @@ def _check_node_spec(path: Path, name: Any, spec: Any) -> None:
 
 def _substitute(value: Any, args: dict[str, str | None], where: str) -> Any:
     if isinstance(value, str):
+
         def repl(match: re.Match[str]) -> str:
             key = match.group(1)
             if key not in args:
@@ -222,8 +237,9 @@ def _as_bool(value: Any, where: str) -> bool:
     raise GraphError(f"{where} must be true or false, got {value!r}")
 
 
-def _node_launch(name: str, spec: dict[str, Any], search: tuple[Path, ...],
-                 where: str) -> NodeLaunch:
+def _node_launch(
+    name: str, spec: dict[str, Any], search: tuple[Path, ...], where: str
+) -> NodeLaunch:
     files = []
     params = spec.get("parameters") or []
     if not isinstance(params, list):

@@ -9,6 +9,7 @@ graph; stopping escalates SIGINT -> SIGTERM -> SIGKILL.
 from __future__ import annotations
 
 import collections
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -60,9 +61,7 @@ def resolve_command(node: NodeLaunch) -> list[str]:
             f"node {node.name!r}: package {node.package!r} is not installed in this Python "
             f"environment ({sys.prefix}); run scripts/setup.sh"
         ) from None
-    scripts = {
-        ep.name: ep for ep in dist.entry_points if ep.group == "console_scripts"
-    }
+    scripts = {ep.name: ep for ep in dist.entry_points if ep.group == "console_scripts"}
     if node.executable not in scripts:
         raise GraphError(
             f"node {node.name!r}: package {node.package!r} has no executable "
@@ -124,8 +123,10 @@ class GraphLauncher:
 
     def commands(self) -> dict[str, list[str]]:
         """Full command line of each node (for ``--print`` and tests)."""
-        return {n.name: self._commands[n.name] + n.ros_args(self._overrides_path(n))
-                for n in self._nodes}
+        return {
+            n.name: self._commands[n.name] + n.ros_args(self._overrides_path(n))
+            for n in self._nodes
+        }
 
     def start(self) -> None:
         env = self._child_env()
@@ -133,8 +134,14 @@ class GraphLauncher:
             if node.overrides:
                 self._overrides_path(node).write_text(node.overrides_yaml())
             proc = subprocess.Popen(
-                argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                bufsize=1, start_new_session=True, errors="replace",
+                argv,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+                errors="replace",
             )
             run = _Running(node, proc)
             run.reader = threading.Thread(target=self._pump, args=(run,), daemon=True)
@@ -153,7 +160,7 @@ class GraphLauncher:
         return env
 
     def _pump(self, run: _Running) -> None:
-        assert run.process.stdout is not None  # noqa: S101 - set by Popen(stdout=PIPE)
+        assert run.process.stdout is not None
         log_file = None
         if self._log_dir is not None:
             self._log_dir.mkdir(parents=True, exist_ok=True)
@@ -194,8 +201,12 @@ class GraphLauncher:
         if self._stopping:
             LOG.info("node %r stopped: %s", ended.name, ended.describe())
             return
-        LOG.error("node %r died: %s%s", ended.name, ended.describe(),
-                  " (required: stopping the graph)" if ended.required else "")
+        LOG.error(
+            "node %r died: %s%s",
+            ended.name,
+            ended.describe(),
+            " (required: stopping the graph)" if ended.required else "",
+        )
         for line in ended.tail[-10:]:
             LOG.error("  %s| %s", ended.name, line)
 
@@ -221,14 +232,18 @@ class GraphLauncher:
     def stop(self) -> dict[str, int]:
         """SIGINT every node, then SIGTERM, then SIGKILL what is left; return exit codes."""
         self._stopping = True
-        for sig, timeout in ((signal.SIGINT, self._sigint_timeout_s),
-                             (signal.SIGTERM, self._sigterm_timeout_s), (signal.SIGKILL, 5.0)):
+        for sig, timeout in (
+            (signal.SIGINT, self._sigint_timeout_s),
+            (signal.SIGTERM, self._sigterm_timeout_s),
+            (signal.SIGKILL, 5.0),
+        ):
             alive = [r for r in self._running.values() if r.process.poll() is None]
             if not alive:
                 break
             if sig != signal.SIGINT:
-                LOG.warning("%s did not stop in time: sending %s",
-                            [r.launch.name for r in alive], sig.name)
+                LOG.warning(
+                    "%s did not stop in time: sending %s", [r.launch.name for r in alive], sig.name
+                )
             for run in alive:
                 _signal_group(run.process, sig)
             deadline = time.monotonic() + timeout
@@ -241,7 +256,5 @@ class GraphLauncher:
 
 
 def _signal_group(process: subprocess.Popen[str], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass

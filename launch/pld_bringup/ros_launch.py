@@ -13,10 +13,11 @@ from pld_bringup import find_graph, share_dir
 
 
 def graph_launch_description(graph_name: str) -> Any:
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
+
+    from launch import LaunchDescription
 
     graph = find_graph(graph_name)
 
@@ -24,7 +25,9 @@ def graph_launch_description(graph_name: str) -> Any:
         values = {name: LaunchConfiguration(name).perform(context) for name in graph.arguments}
         actions = []
         for node in graph.resolve(values, share_dir()):
-            on_exit = [Shutdown(reason=f"required node {node.name} exited")] if node.required else None
+            on_exit = (
+                [Shutdown(reason=f"required node {node.name} exited")] if node.required else None
+            )
             actions.append(Node(**node.launch_ros_kwargs(), on_exit=on_exit))
         return actions
 

@@ -8,6 +8,7 @@ process (its own rclpy Context, spun in a thread) to publish, subscribe and call
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -57,8 +58,12 @@ def clean_shared_memory() -> None:
     """Remove Fast DDS shared-memory files left by crashed processes (best effort)."""
     tool = Path(sys.prefix) / "tools" / "fastdds" / "fastdds.py"
     if tool.is_file():
-        subprocess.run([sys.executable, str(tool), "shm", "clean"], capture_output=True,
-                       timeout=30, check=False)
+        subprocess.run(
+            [sys.executable, str(tool), "shm", "clean"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
 
 
 class MessageLog:
@@ -78,8 +83,12 @@ class MessageLog:
         with self._cond:
             return list(self._items)
 
-    def wait_for(self, predicate: Callable[[Any], bool] = lambda _m: True,
-                 timeout_s: float = 10.0, count: int = 1) -> list[Any]:
+    def wait_for(
+        self,
+        predicate: Callable[[Any], bool] = lambda _m: True,
+        timeout_s: float = 10.0,
+        count: int = 1,
+    ) -> list[Any]:
         """Block until ``count`` messages satisfy ``predicate``; return them (TimeoutError)."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
@@ -114,10 +123,8 @@ class RosProbe:
     def _spin(self) -> None:
         from rclpy.executors import ExternalShutdownException
 
-        try:
+        with contextlib.suppress(ExternalShutdownException):  # context shut down in close()
             self._executor.spin()
-        except ExternalShutdownException:
-            pass
 
     def subscribe(self, msg_type: Any, topic: str, qos: Any = 10) -> MessageLog:
         log = MessageLog()

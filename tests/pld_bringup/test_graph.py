@@ -30,15 +30,29 @@ def test_fixture_graph_resolves_with_defaults_and_overrides() -> None:
 
 def test_ros_args_match_what_ros2_launch_passes(tmp_path: Path) -> None:
     node = NodeLaunch(
-        name="vla", package="pld_nodes", executable="vla_node", namespace="/arm1",
+        name="vla",
+        package="pld_nodes",
+        executable="vla_node",
+        namespace="/arm1",
         parameter_files=(Path("/cfg/a.yaml"), Path("/cfg/b.yaml")),
-        overrides={"rate_hz": 10.0}, remappings=(("/in", "/cameras/wrist"),),
+        overrides={"rate_hz": 10.0},
+        remappings=(("/in", "/cameras/wrist"),),
     )
     args = node.ros_args(tmp_path / "o.yaml")
     assert args == [
-        "--ros-args", "-r", "__node:=vla", "-r", "__ns:=/arm1",
-        "--params-file", "/cfg/a.yaml", "--params-file", "/cfg/b.yaml",
-        "--params-file", str(tmp_path / "o.yaml"), "-r", "/in:=/cameras/wrist",
+        "--ros-args",
+        "-r",
+        "__node:=vla",
+        "-r",
+        "__ns:=/arm1",
+        "--params-file",
+        "/cfg/a.yaml",
+        "--params-file",
+        "/cfg/b.yaml",
+        "--params-file",
+        str(tmp_path / "o.yaml"),
+        "-r",
+        "/in:=/cameras/wrist",
     ]
     assert yaml.safe_load(node.overrides_yaml()) == {"/**": {"ros__parameters": {"rate_hz": 10.0}}}
     kwargs = node.launch_ros_kwargs()
@@ -59,8 +73,9 @@ def test_ros_args_match_what_ros2_launch_passes(tmp_path: Path) -> None:
         ("nodes: {'bad-name': {package: p, executable: e}}\n", "not a valid ROS node name"),
     ],
 )
-def test_bad_graph_files_fail_with_a_clear_message(tmp_path: Path, content: str,
-                                                   fragment: str) -> None:
+def test_bad_graph_files_fail_with_a_clear_message(
+    tmp_path: Path, content: str, fragment: str
+) -> None:
     with pytest.raises(GraphError, match=None) as info:
         load_graph(write(tmp_path, "g.yaml", content))
     assert fragment in str(info.value)
@@ -88,20 +103,27 @@ def test_unknown_graph_name_lists_the_available_ones() -> None:
         ("", {"rate": "1"}, "unknown argument(s) ['rate']"),
     ],
 )
-def test_bad_inputs_at_resolve_time(tmp_path: Path, node_extra: str, values: dict,
-                                    fragment: str) -> None:
+def test_bad_inputs_at_resolve_time(
+    tmp_path: Path, node_extra: str, values: dict, fragment: str
+) -> None:
     write(tmp_path, "bad.yaml", "a: [1, 2\n")
     write(tmp_path, "plain.yaml", "rate: 3\n")
-    graph_file = write(tmp_path, "g.yaml",
-                       f"nodes:\n  n:\n    package: p\n    executable: e\n    {node_extra}\n")
+    graph_file = write(
+        tmp_path, "g.yaml", f"nodes:\n  n:\n    package: p\n    executable: e\n    {node_extra}\n"
+    )
     with pytest.raises(GraphError) as info:
         load_graph(graph_file).resolve(values, tmp_path / "share")
     assert fragment in str(info.value)
 
 
 def test_required_argument_must_be_given(tmp_path: Path) -> None:
-    graph = load_graph(write(tmp_path, "g.yaml", "arguments: {cfg: {description: x}}\n"
-                             "nodes: {n: {package: p, executable: e}}\n"))
+    graph = load_graph(
+        write(
+            tmp_path,
+            "g.yaml",
+            "arguments: {cfg: {description: x}}\nnodes: {n: {package: p, executable: e}}\n",
+        )
+    )
     with pytest.raises(GraphError, match=r"required argument\(s\) not set: cfg:=<value>"):
         graph.resolve({}, tmp_path)
     assert graph.resolve({"cfg": "x"}, tmp_path)[0].name == "n"

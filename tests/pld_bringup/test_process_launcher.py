@@ -47,8 +47,7 @@ def test_two_nodes_exchange_messages_across_processes(launch_graph, ros_probe) -
     assert codes == {"monitor_a": 0, "monitor_b": 0}  # SIGINT gave a clean shutdown
 
 
-def test_killed_node_is_reported_and_stale_stream_detected(launch_graph, ros_probe,
-                                                           caplog) -> None:
+def test_killed_node_is_reported_and_stale_stream_detected(launch_graph, ros_probe, caplog) -> None:
     launcher = launch_graph(monitor_nodes(b_required="false"))
     log = ros_probe.subscribe(DiagnosticArray, "/monitor_a/diagnostics")
     log.wait_for(healthy, timeout_s=20.0)
@@ -99,8 +98,13 @@ def test_node_ignoring_sigint_is_escalated(launch_graph, tmp_path: Path, caplog)
 
 
 def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pld_bringup.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=FIXTURES)
+    return subprocess.run(
+        [sys.executable, "-m", "pld_bringup.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=FIXTURES,
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,9 +133,14 @@ def test_cli_print_and_list() -> None:
 
 def test_cli_runs_graph_and_stops_on_sigterm(ros_session, ros_domain) -> None:
     env = dict(os.environ) | {"ROS_DOMAIN_ID": str(ros_domain)}
-    proc = subprocess.Popen([sys.executable, "-m", "pld_bringup.cli", "monitors.yaml"],
-                            cwd=FIXTURES, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pld_bringup.cli", "monitors.yaml"],
+        cwd=FIXTURES,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
         seen = []

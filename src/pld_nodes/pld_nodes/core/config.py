@@ -23,8 +23,14 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def require_finite(name: str, value: float, *, low: float = -math.inf, high: float = math.inf,
-                   low_inclusive: bool = True) -> None:
+def require_finite(
+    name: str,
+    value: float,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_inclusive: bool = True,
+) -> None:
     """Raise ConfigError quoting ``value`` unless it is finite and inside the given range."""
     ok_low = value >= low if low_inclusive else value > low
     if not (math.isfinite(value) and ok_low and value <= high):

@@ -19,7 +19,9 @@ def message_class(type_name: str) -> Any:
     try:
         module = importlib.import_module(f"{package}.{kind}")
     except ImportError as exc:
-        raise ConfigError(f"message package {package!r} for {type_name!r} not found: {exc}") from exc
+        raise ConfigError(
+            f"message package {package!r} for {type_name!r} not found: {exc}"
+        ) from exc
     cls = getattr(module, name, None)
     if cls is None:
         raise ConfigError(f"message type {name!r} not found in {package}.{kind}")

@@ -20,8 +20,9 @@ EXIT_FAILURE = 1
 EXIT_CONFIG_ERROR = 2
 
 
-def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
-             threads: int = 2) -> int:
+def run_node(
+    factory: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 2
+) -> int:
     """Create the node with ``factory`` and spin it until shutdown; return the exit code."""
     rclpy.init(args=list(sys.argv if args is None else args))
     node: Node | None = None

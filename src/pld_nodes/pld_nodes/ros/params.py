@@ -1,7 +1,9 @@
 """Declare a component's config dataclass as ROS parameters and read it back, validated.
 
 Supported field types: bool, int, float, str and tuples of those (ROS array parameters).
-A bad value fails at startup with the dataclass's own message, never later in a callback.
+Integers are accepted for float fields (YAML authors write ``rate_hz: 20``); any other type
+mismatch, a missing required field or a value the dataclass rejects fails at startup with a
+ConfigError naming the parameter, never later in a callback.
 """
 
 from __future__ import annotations
@@ -11,86 +13,68 @@ import typing
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException, ParameterUninitializedException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 
 from pld_nodes.core.config import ConfigError, field_types
 
-_SCALAR_TYPES = {
-    bool: Parameter.Type.BOOL,
-    int: Parameter.Type.INTEGER,
-    float: Parameter.Type.DOUBLE,
-    str: Parameter.Type.STRING,
-}
-_ARRAY_TYPES = {
-    bool: Parameter.Type.BOOL_ARRAY,
-    int: Parameter.Type.INTEGER_ARRAY,
-    float: Parameter.Type.DOUBLE_ARRAY,
-    str: Parameter.Type.STRING_ARRAY,
-}
+_ELEMENT_TYPES = (bool, int, float, str)
 
 
-def _param_type(name: str, annotation: Any) -> tuple[Parameter.Type, type, bool]:
-    """(ROS parameter type, Python element type, is_array) for a dataclass field annotation."""
-    if annotation in _SCALAR_TYPES:
-        return _SCALAR_TYPES[annotation], annotation, False
+def _element_type(name: str, annotation: Any) -> tuple[type, bool]:
+    """(element type, is_array) for a dataclass field annotation."""
+    if annotation in _ELEMENT_TYPES:
+        return annotation, False
     if typing.get_origin(annotation) is tuple:
         element = typing.get_args(annotation)[0]
-        if element in _ARRAY_TYPES:
-            return _ARRAY_TYPES[element], element, True
+        if element in _ELEMENT_TYPES:
+            return element, True
     raise ConfigError(f"field {name!r}: type {annotation!r} cannot be a ROS parameter")
+
+
+def _coerce(pname: str, value: Any, element: type) -> Any:
+    if element is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, element) and not (element is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(
+        f"parameter {pname!r} must be {element.__name__}, got {type(value).__name__} {value!r}"
+    )
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
 
 
 def declare_config(node: Node, cls: type, prefix: str = "") -> Any:
     """Declare one parameter per field of ``cls`` (defaults from the dataclass) and build it.
 
-    Fields without a default become required parameters: a missing one raises ConfigError.
+    Fields without a default become required parameters.
     """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
-    defaults = {f.name: f for f in dataclasses.fields(cls)}
     for name, annotation in field_types(cls).items():
-        ptype, element, is_array = _param_type(name, annotation)
-        field = defaults[name]
-        if field.default is not dataclasses.MISSING:
-            default: Any = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            default = field.default_factory()
-        else:
-            default = None
+        element, is_array = _element_type(name, annotation)
+        default = _default(fields[name])
         pname = prefix + name
-        descriptor = ParameterDescriptor(type=ptype.value, description=_doc(cls, name))
-        # An empty list cannot carry its element type, so such parameters are declared by type.
-        by_type = default is None or (is_array and len(default) == 0)
-        try:
-            if by_type:
-                node.declare_parameter(pname, ptype, descriptor)
-            else:
-                node.declare_parameter(pname, list(default) if is_array else default, descriptor)
-        except InvalidParameterTypeException as exc:
-            raise ConfigError(f"parameter {pname!r} ({annotation}): {exc}") from exc
-        try:
-            value = node.get_parameter(pname).value
-        except ParameterUninitializedException:
-            value = None
+        descriptor = ParameterDescriptor(
+            description=str(fields[name].metadata.get("doc", "")), dynamic_typing=True
+        )
+        initial = list(default) if is_array and default is not None else default
+        value = node.declare_parameter(pname, initial, descriptor).value
         if value is None:
-            if default is None:
-                raise ConfigError(f"required parameter {pname!r} ({annotation}) is not set")
-            value = default
+            raise ConfigError(f"required parameter {pname!r} ({annotation}) is not set")
         if is_array:
-            value = tuple(element(v) for v in value)
-        elif element is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        values[name] = value
+            if not isinstance(value, list | tuple) and not hasattr(value, "tolist"):
+                raise ConfigError(f"parameter {pname!r} must be a list, got {value!r}")
+            items = value.tolist() if hasattr(value, "tolist") else list(value)
+            values[name] = tuple(_coerce(pname, v, element) for v in items)
+        else:
+            values[name] = _coerce(pname, value, element)
     try:
         return cls(**values)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"invalid parameters for {cls.__name__}: {exc}") from exc
-
-
-def _doc(cls: type, name: str) -> str:
-    """The field's docstring-style comment is not introspectable; use ``metadata['doc']`` if set."""
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            return str(f.metadata.get("doc", ""))
-    return ""
