@@ -8,17 +8,13 @@ process (its own rclpy Context, spun in a thread) to publish, subscribe and call
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pld_bringup.dds import write_fastdds_profile
+from pld_bringup.probe import MessageLog, RosProbe
 
 DOMAIN_MIN, DOMAIN_MAX = 1, 100
 
@@ -66,98 +62,4 @@ def clean_shared_memory() -> None:
         )
 
 
-class MessageLog:
-    """Messages received on one subscription, with blocking waits."""
-
-    def __init__(self) -> None:
-        self._items: list[Any] = []
-        self._cond = threading.Condition()
-
-    def append(self, msg: Any) -> None:
-        with self._cond:
-            self._items.append(msg)
-            self._cond.notify_all()
-
-    @property
-    def items(self) -> list[Any]:
-        with self._cond:
-            return list(self._items)
-
-    def wait_for(
-        self,
-        predicate: Callable[[Any], bool] = lambda _m: True,
-        timeout_s: float = 10.0,
-        count: int = 1,
-    ) -> list[Any]:
-        """Block until ``count`` messages satisfy ``predicate``; return them (TimeoutError)."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while True:
-                hits = [m for m in self._items if predicate(m)]
-                if len(hits) >= count:
-                    return hits[:count]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"got {len(hits)}/{count} matching messages in {timeout_s:.1f} s "
-                        f"({len(self._items)} received in total)"
-                    )
-                self._cond.wait(left)
-
-
-class RosProbe:
-    """An rclpy node in the test process, in domain ``domain_id``, spun in a background thread."""
-
-    def __init__(self, domain_id: int, name: str = "pld_test_probe") -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node(name, context=self.context)
-        self._executor = SingleThreadedExecutor(context=self.context)
-        self._executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-
-        with contextlib.suppress(ExternalShutdownException):  # context shut down in close()
-            self._executor.spin()
-
-    def subscribe(self, msg_type: Any, topic: str, qos: Any = 10) -> MessageLog:
-        log = MessageLog()
-        self.node.create_subscription(msg_type, topic, log.append, qos)
-        return log
-
-    def publisher(self, msg_type: Any, topic: str, qos: Any = 10) -> Any:
-        return self.node.create_publisher(msg_type, topic, qos)
-
-    def wait_for_subscribers(self, publisher: Any, count: int = 1, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while publisher.get_subscription_count() < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no subscriber on {publisher.topic_name} in {timeout_s} s")
-            time.sleep(0.02)
-
-    def call(self, srv_type: Any, name: str, request: Any, timeout_s: float = 10.0) -> Any:
-        """Call a service, waiting for it to appear first; raise TimeoutError on either."""
-        client = self.node.create_client(srv_type, name)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout_s):
-                raise TimeoutError(f"service {name} not available after {timeout_s} s")
-            future = client.call_async(request)
-            done = threading.Event()
-            future.add_done_callback(lambda _f: done.set())
-            if not done.wait(timeout_s):
-                raise TimeoutError(f"service {name} did not answer in {timeout_s} s")
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
-
-    def close(self) -> None:
-        self._executor.shutdown(timeout_sec=2.0)
-        self.node.destroy_node()
-        self.context.try_shutdown()
-        self._thread.join(timeout=5.0)
+__all__ = ["DomainAllocator", "MessageLog", "RosProbe", "clean_shared_memory", "ros_environment"]

@@ -63,3 +63,16 @@ def test_missing_required_and_invalid_values_are_config_errors(make_node) -> Non
         declare_config(make_node(names=["a"], enabled=1), DemoConfig)
     with pytest.raises(ConfigError, match="parameter 'names' must be a list"):
         declare_config(make_node(names="a"), DemoConfig)
+
+
+def test_empty_list_in_a_parameter_file_means_empty(ros_domain: int, tmp_path) -> None:
+    params = tmp_path / "p.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    names: [a]\n    gains: []\n")
+    ctx = rclpy.Context()
+    rclpy.init(args=["x", "--ros-args", "--params-file", str(params)], context=ctx,
+               domain_id=ros_domain)
+    try:
+        node = rclpy.create_node("cfg_file_test", context=ctx)
+        assert declare_config(node, DemoConfig).gains == ()
+    finally:
+        ctx.try_shutdown()

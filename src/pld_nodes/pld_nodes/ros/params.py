@@ -65,6 +65,8 @@ def declare_config(node: Node, cls: type, prefix: str = "") -> Any:
         )
         initial = list(default) if is_array and default is not None else default
         value = node.declare_parameter(pname, initial, descriptor).value
+        if value is None and is_array and default is not None:
+            value = []  # a parameter file's `name: []` arrives as NOT_SET
         if value is None:
             raise ConfigError(f"required parameter {pname!r} ({annotation}) is not set")
         if is_array:

@@ -1,0 +1,288 @@
+"""``pld-run``: the main job. Today: the simulated robot graph driven over ROS for a few episodes.
+
+It launches graph ``sim`` in lockstep mode with the process launcher, then drives episodes from
+this process exactly as a policy node would: reset through ``/episode/reset``, read complete
+observations from the robot topics, publish ``/robot/command``, stop when ``/episode/status``
+says the episode ended. The acting policy is the task's scripted expert until the PLD pipeline
+(issue 7) replaces this job with Probe → Learn → Collect → Distill → Evaluate on the same graph.
+Writes ``<out>/report.md``, ``<out>/episodes.png`` and ``<out>/config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pld_bringup import find_graph, share_dir
+from pld_bringup.process_launcher import GraphLauncher
+
+LOG = logging.getLogger("pld_bringup.main_job")
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    index: int
+    seed: int
+    steps: int
+    success: bool
+    reason: str
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    task: str = "lift"
+    episodes: int = 3
+    seed: int = 0
+    cameras: bool = True
+    expert_noise: float = 0.0
+    step_timeout_s: float = 30.0
+    out: str = ""
+
+
+def _parse(argv: list[str] | None) -> JobConfig:
+    parser = argparse.ArgumentParser(
+        prog="pld-run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--task", default="lift")
+    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-cameras",
+        dest="cameras",
+        action="store_false",
+        help="state only (faster); cameras are rendered and published otherwise",
+    )
+    parser.add_argument("--expert-noise", type=float, default=0.0)
+    parser.add_argument("--out", default="", help="report directory (default runs/<time>)")
+    opts = parser.parse_args(argv)
+    out = opts.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    if opts.episodes < 1:
+        parser.error(f"--episodes must be >= 1, got {opts.episodes}")
+    return JobConfig(opts.task, opts.episodes, opts.seed, opts.cameras, opts.expert_noise, out=out)
+
+
+class EpisodeDriver:
+    """Drives episodes over ROS from an in-process node (reset → act on observations → end)."""
+
+    def __init__(self, node, camera_names: tuple[str, ...], expert) -> None:
+        from pld_interfaces.msg import Action, EpisodeStatus
+        from pld_nodes.ros import qos
+        from pld_nodes.ros.robot_observer import RobotObserver
+
+        self.node = node
+        self.expert = expert
+        self._Action = Action
+        self._status = None
+        self._obs = None
+        self._cond = threading.Condition()
+        self._cmd = node.create_publisher(Action, "/robot/command", qos.COMMAND)
+        node.create_subscription(EpisodeStatus, "/episode/status", self._on_status, qos.LATCHED)
+        RobotObserver(node, self._on_obs, camera_names, privileged_state=True)
+
+    def _on_status(self, msg) -> None:
+        with self._cond:
+            self._status = msg
+            self._cond.notify_all()
+
+    def _on_obs(self, obs) -> None:
+        with self._cond:
+            self._obs = obs
+            self._cond.notify_all()
+
+    def _wait(self, predicate, timeout_s: float, what: str):
+        with self._cond:
+            if not self._cond.wait_for(predicate, timeout_s):
+                raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+    def run_episode(self, probe, seed: int, timeout_s: float, progress=None) -> EpisodeRecord:
+        from pld_interfaces.srv import ResetEpisode
+
+        start = time.monotonic()
+        with self._cond:
+            self._obs = None
+        reply = probe.call(
+            ResetEpisode, "/episode/reset", ResetEpisode.Request(seed=seed), timeout_s=timeout_s
+        )
+        if not reply.success:
+            raise RuntimeError(f"reset failed: {reply.message}")
+        index = reply.episode_index
+        self._wait(
+            lambda: (
+                self._obs is not None
+                and self._status is not None
+                and self._status.episode_index == index
+                and self._status.step == 0
+            ),
+            timeout_s,
+            "the first observation",
+        )
+        self.expert.reset(self._env_obs(self._obs), {})
+        step = 0
+        while True:
+            with self._cond:
+                status, obs = self._status, self._obs
+            if status.state == "ended":
+                break
+            msg = self._Action(
+                action=[float(v) for v in self.expert.act(self._env_obs(obs))],
+                source="scripted_expert",
+            )
+            msg.header.stamp = self._stamp_of(obs)
+            self._cmd.publish(msg)
+            step += 1
+            self._wait(
+                lambda s=step, before=obs.stamp_s: (
+                    self._status.step >= s
+                    and self._obs is not None
+                    and self._obs.stamp_s > before
+                ),
+                timeout_s,
+                f"step {step}",
+            )
+            if progress is not None:
+                progress()
+        return EpisodeRecord(
+            index,
+            reply.seed,
+            status.step,
+            bool(status.success),
+            status.reason,
+            time.monotonic() - start,
+        )
+
+    @staticmethod
+    def _env_obs(obs) -> dict:
+        env_obs = {"proprio": obs.proprio, "object_state": obs.object_state}
+        if obs.images:
+            env_obs["images"] = obs.images
+        return env_obs
+
+    @staticmethod
+    def _stamp_of(obs):
+        from pld_nodes.ros.conversions import stamp_from_seconds
+
+        return stamp_from_seconds(obs.stamp_s)
+
+
+def write_report(cfg: JobConfig, records: list[EpisodeRecord], wall_s: float) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    (out / "episodes.json").write_text(json.dumps([asdict(r) for r in records], indent=2))
+    fig, ax = plt.subplots(figsize=(6, 3))
+    colors = ["tab:green" if r.success else "tab:red" for r in records]
+    ax.bar([r.index for r in records], [r.steps for r in records], color=colors)
+    ax.set_xlabel("episode")
+    ax.set_ylabel("steps (green = success)")
+    ax.set_title(f"{cfg.task}: scripted expert over ROS")
+    fig.tight_layout()
+    fig.savefig(out / "episodes.png", dpi=100)
+    plt.close(fig)
+    successes = sum(r.success for r in records)
+    steps = sum(r.steps for r in records)
+    rows = "\n".join(
+        f"| {r.index} | {r.seed} | {r.steps} | {'yes' if r.success else 'no'} | {r.reason} "
+        f"| {r.wall_s:.1f} |"
+        for r in records
+    )
+    (out / "report.md").write_text(f"""# Main job report — {cfg.task}
+
+Simulated robot graph (`pld-launch sim step_mode:=lockstep`), episodes driven over ROS by the
+scripted expert. Cameras {"on" if cfg.cameras else "off"}.
+
+| metric | value |
+|---|---|
+| episodes | {len(records)} |
+| success rate | {successes}/{len(records)} ({100.0 * successes / len(records):.0f}%) |
+| steps over ROS | {steps} |
+| step rate over ROS | {steps / max(sum(r.wall_s for r in records), 1e-9):.1f} steps/s |
+| wall time (incl. startup) | {wall_s:.1f} s |
+
+| episode | seed | steps | success | end | wall (s) |
+|---|---|---|---|---|---|
+{rows}
+
+![episodes](episodes.png)
+""")
+    return out / "report.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.progress import Progress
+
+    from pld_bringup.probe import RosProbe
+    from sim_bridge.envs.experts import make_expert
+
+    cfg = _parse(argv)
+    logging.basicConfig(level=logging.INFO, format="[pld-run] %(message)s")
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(share_dir() / "config/fastdds.xml"))
+    domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    cameras_cfg = (
+        "config/nodes/sim_cameras_128.yaml" if cfg.cameras else "config/nodes/sim_cameras_none.yaml"
+    )
+    nodes = find_graph("sim").resolve(
+        {
+            "task": cfg.task,
+            "step_mode": "lockstep",
+            "seed": str(cfg.seed),
+            "cameras_config": cameras_cfg,
+        },
+        share_dir(),
+    )
+    camera_names = ("agentview", "robot0_eye_in_hand") if cfg.cameras else ()
+    log_dir = Path(cfg.out) / "logs"
+    started = time.monotonic()
+    records: list[EpisodeRecord] = []
+    with GraphLauncher(nodes, log_dir=log_dir, sink=lambda line: None) as graph:
+        probe = RosProbe(domain, name="pld_main_job")
+        try:
+            driver = EpisodeDriver(
+                probe.node,
+                camera_names,
+                make_expert(cfg.task, noise_std=cfg.expert_noise, seed=cfg.seed),
+            )
+            with Progress() as bar:
+                total = bar.add_task("episodes", total=cfg.episodes)
+                for k in range(cfg.episodes):
+                    steps = bar.add_task(f"  episode {k}", total=None)
+                    rec = driver.run_episode(
+                        probe,
+                        cfg.seed + k,
+                        cfg.step_timeout_s,
+                        progress=lambda s=steps: bar.advance(s),
+                    )
+                    bar.remove_task(steps)
+                    bar.advance(total)
+                    records.append(rec)
+                    LOG.info(
+                        "episode %d: %s after %d steps (%.1f s)",
+                        rec.index,
+                        "success" if rec.success else rec.reason,
+                        rec.steps,
+                        rec.wall_s,
+                    )
+                    if graph.poll():
+                        raise RuntimeError(f"a node died; see {log_dir}")
+        finally:
+            probe.close()
+    report = write_report(cfg, records, time.monotonic() - started)
+    LOG.info("report: %s", report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
