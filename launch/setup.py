@@ -36,6 +36,7 @@ setup(
     entry_points={
         "console_scripts": [
             "pld-launch = pld_bringup.cli:main",
+            "pld-run = pld_bringup.main_job:main",
         ],
     },
 )

@@ -103,6 +103,7 @@ class EpisodeDriver:
                 raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
     def run_episode(self, probe, seed: int, timeout_s: float, progress=None) -> EpisodeRecord:
+        """Reset with ``seed`` and act until the bridge reports the episode ended."""
         from pld_interfaces.srv import ResetEpisode
 
         start = time.monotonic()
@@ -150,7 +151,7 @@ class EpisodeDriver:
             if progress is not None:
                 progress()
         return EpisodeRecord(
-            index,
+            int(index),
             reply.seed,
             status.step,
             bool(status.success),

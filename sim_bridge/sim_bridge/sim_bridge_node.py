@@ -19,6 +19,7 @@ from std_srvs.srv import Trigger
 from pld_interfaces.msg import Action, EpisodeStatus, StateVector
 from pld_interfaces.srv import ResetEpisode
 from pld_nodes.core.actions import InvalidAction
+from pld_nodes.core.config import ConfigError
 from pld_nodes.core.observation import ARM_JOINT_NAMES, FINGER_JOINT_NAMES
 from pld_nodes.ros import qos
 from pld_nodes.ros.conversions import (
@@ -44,17 +45,20 @@ class SimBridgeNode(Node):
         super().__init__("sim_bridge")
         cfg: SimBridgeConfig = declare_config(self, SimBridgeConfig)
         self.config = cfg
-        env = make_env(
-            cfg.task,
-            camera_names=cfg.camera_names,
-            image_size=(cfg.image_height, cfg.image_width),
-            render=bool(cfg.camera_names),
-            fast_render=cfg.fast_render,
-            privileged_state=cfg.privileged_state,
-            control_freq=cfg.control_rate_hz,
-            max_steps=cfg.max_steps,
-            seed=cfg.seed,
-        )
+        try:
+            env = make_env(
+                cfg.task,
+                camera_names=cfg.camera_names,
+                image_size=(cfg.image_height, cfg.image_width),
+                render=bool(cfg.camera_names),
+                fast_render=cfg.fast_render,
+                privileged_state=cfg.privileged_state,
+                control_freq=cfg.control_rate_hz,
+                max_steps=cfg.max_steps,
+                seed=cfg.seed,
+            )
+        except ValueError as exc:  # unknown task, bad camera name, bad size
+            raise ConfigError(f"cannot build sim task {cfg.task!r}: {exc}") from exc
         self.core = SimBridge(env, cfg)
         self._cams = {
             name: (
