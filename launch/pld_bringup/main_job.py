@@ -141,9 +141,7 @@ class EpisodeDriver:
             step += 1
             self._wait(
                 lambda s=step, before=obs.stamp_s: (
-                    self._status.step >= s
-                    and self._obs is not None
-                    and self._obs.stamp_s > before
+                    self._status.step >= s and self._obs is not None and self._obs.stamp_s > before
                 ),
                 timeout_s,
                 f"step {step}",

@@ -212,7 +212,8 @@ class SimBridgeNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(SimBridgeNode, args)
+    # One thread: the renderer's GL context belongs to the thread that created the env.
+    return run_node(SimBridgeNode, args, threads=1)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,17 @@ import pytest
 pytestmark = pytest.mark.ros
 
 
-def test_main_job_runs_episodes_and_writes_a_report(ros_session, ros_domain,
-                                                    tmp_path: Path) -> None:
+def test_main_job_runs_episodes_and_writes_a_report(
+    ros_session, ros_domain, tmp_path: Path
+) -> None:
     out = tmp_path / "run"
     env = dict(os.environ) | {"ROS_DOMAIN_ID": str(ros_domain), "MUJOCO_GL": "egl"}
     result = subprocess.run(
         [sys.executable, "-m", "pld_bringup.main_job", "--episodes", "2", "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (out / "report.md").read_text()

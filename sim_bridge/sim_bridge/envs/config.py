@@ -70,7 +70,8 @@ class EnvConfig:
                 f"control_freq must be <= {1.0 / _SIM_TIMESTEP_S:g} Hz (physics rate), got {freq!r}"
             )
         if self.max_steps is not None and (
-            not isinstance(self.max_steps, int) or isinstance(self.max_steps, bool)
+            not isinstance(self.max_steps, int)
+            or isinstance(self.max_steps, bool)
             or self.max_steps < 1
         ):
             raise ValueError(f"max_steps must be a positive int or None, got {self.max_steps!r}")
@@ -87,8 +88,9 @@ class EnvConfig:
         if self.render_camera is not None and (
             not isinstance(self.render_camera, str) or not self.render_camera
         ):
-            raise ValueError(f"render_camera must be a non-empty str or None, got "
-                             f"{self.render_camera!r}")
+            raise ValueError(
+                f"render_camera must be a non-empty str or None, got {self.render_camera!r}"
+            )
 
     @property
     def image_cameras(self) -> tuple[str, ...]:
@@ -102,4 +104,6 @@ def _check_size(name: str, size: object) -> None:
         or len(size) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 4096 for v in size)
     ):
-        raise ValueError(f"{name} must be a (height, width) tuple of ints in [8, 4096], got {size!r}")
+        raise ValueError(
+            f"{name} must be a (height, width) tuple of ints in [8, 4096], got {size!r}"
+        )

@@ -97,6 +97,16 @@ EXPERT_PARAMS: dict[str, PickPlaceParams] = {
         carry_z=0.30,
     ),
 }
+_BOWL_RIM_GRASP = (0.0, -0.047, 0.03)  # centre of the near rim wall (radius 4.7 cm)
+for _task in ("libero_spatial/0", "libero_spatial/2"):
+    EXPERT_PARAMS[_task] = PickPlaceParams(  # black bowl -> plate
+        object_name="akita_black_bowl_1",
+        target_name="plate_1",
+        grasp_offset=_BOWL_RIM_GRASP,
+        place_offset=(0.0, -0.047, 0.07),
+        carry_z=1.08,
+        grasp_steps=16,  # the 2 mm rim is only pinched once the fingers are fully closed
+    )
 
 
 def _quat_xyzw_to_mat(q: np.ndarray) -> np.ndarray:

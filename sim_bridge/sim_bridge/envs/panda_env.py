@@ -118,7 +118,9 @@ class PandaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         options = dict(options or {})
         unknown = set(options) - _VALID_OPTIONS
         if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; valid: {sorted(_VALID_OPTIONS)}")
+            raise ValueError(
+                f"unknown reset options {sorted(unknown)}; valid: {sorted(_VALID_OPTIONS)}"
+            )
         handle = self._live()
         episode_seed = int(self.np_random.integers(0, _SEED_BOUND))
         # robosuite keeps the gripper's ramped command across soft resets; a fresh model starts
@@ -137,9 +139,7 @@ class PandaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._needs_reset = False
         return self._observation(), self._info(self._success())
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """Apply one normalised action for ``1 / control_freq`` s; raises ValueError if invalid."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")

@@ -69,8 +69,9 @@ def test_empty_list_in_a_parameter_file_means_empty(ros_domain: int, tmp_path) -
     params = tmp_path / "p.yaml"
     params.write_text("/**:\n  ros__parameters:\n    names: [a]\n    gains: []\n")
     ctx = rclpy.Context()
-    rclpy.init(args=["x", "--ros-args", "--params-file", str(params)], context=ctx,
-               domain_id=ros_domain)
+    rclpy.init(
+        args=["x", "--ros-args", "--params-file", str(params)], context=ctx, domain_id=ros_domain
+    )
     try:
         node = rclpy.create_node("cfg_file_test", context=ctx)
         assert declare_config(node, DemoConfig).gains == ()

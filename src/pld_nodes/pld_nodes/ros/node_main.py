@@ -10,7 +10,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 
 from pld_nodes.core.config import ConfigError
@@ -23,12 +28,18 @@ EXIT_CONFIG_ERROR = 2
 def run_node(
     factory: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 2
 ) -> int:
-    """Create the node with ``factory`` and spin it until shutdown; return the exit code."""
+    """Create the node with ``factory`` and spin it until shutdown; return the exit code.
+
+    ``threads=1`` runs every callback on the calling thread: required by nodes that own
+    thread-bound resources such as an OpenGL context (the sim bridge's renderer).
+    """
     rclpy.init(args=list(sys.argv if args is None else args))
     node: Node | None = None
     try:
         node = factory()
-        executor = MultiThreadedExecutor(num_threads=threads)
+        executor: Executor = (
+            SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
+        )
         executor.add_node(node)
         executor.spin()
         return EXIT_OK
