@@ -5,13 +5,13 @@ import time
 import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped
-from pld_interfaces.msg import Action, EpisodeStatus, StateVector
-from pld_interfaces.srv import ResetEpisode
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
 from pld_bringup.graph import NodeLaunch
 from pld_bringup.main_job import EpisodeDriver
+from pld_interfaces.msg import Action, EpisodeStatus, StateVector
+from pld_interfaces.srv import ResetEpisode
 from pld_nodes.ros import qos
 from sim_bridge.envs.experts import make_expert
 
