@@ -160,3 +160,24 @@ def test_images_over_ros_equal_the_env_rendering(launch_graph, ros_probe) -> Non
     for got, want in zip(received, expected, strict=True):
         assert got.mean() > 20.0  # a real scene, not a blank frame
         np.testing.assert_array_equal(got, want)
+
+
+def test_sim_time_mode_publishes_clock_and_stamps_with_it(launch_graph, ros_probe) -> None:
+    from rosgraph_msgs.msg import Clock
+
+    launch_graph(bridge_node(camera_names=[], publish_clock=True, control_rate_hz=20.0))
+    first_status(ros_probe)
+    clock = ros_probe.subscribe(Clock, "/clock")
+    joints = ros_probe.subscribe(JointState, "/robot/joint_states", qos.SENSOR)
+    pub = ros_probe.publisher(Action, "/robot/command", qos.COMMAND)
+    ros_probe.wait_for_subscribers(pub)
+    reply = ros_probe.call(ResetEpisode, "/episode/reset", ResetEpisode.Request(seed=1))
+    assert reply.success
+    for k in range(1, 4):
+        n = len(joints.items)
+        send(ros_probe, pub, [0.0] * 6 + [-1.0])
+        msg = joints.wait_for(timeout_s=10.0, count=n + 1)[-1]
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        assert stamp == pytest.approx(k * 0.05, abs=1e-9)  # steps since startup x 1/20 s
+    ticks = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clock.wait_for(count=3)]
+    assert ticks == sorted(ticks)
