@@ -8,7 +8,8 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -23,11 +24,16 @@ def lift_env() -> Iterator[PandaTaskEnv]:
     env.close()
 
 
-def run_episode(env: PandaTaskEnv, expert: object, seed: int, **reset_options: int) -> bool:
-    """Roll out ``expert`` for one episode and report the env's own success flag."""
+def _run_episode(env: PandaTaskEnv, expert: Any, seed: int, **reset_options: int) -> bool:
     obs, info = env.reset(seed=seed, options=reset_options or None)
-    expert.reset(obs, info)  # type: ignore[attr-defined]
+    expert.reset(obs, info)
     while True:
-        obs, _, terminated, truncated, info = env.step(expert.act(obs))  # type: ignore[attr-defined]
+        obs, _, terminated, truncated, info = env.step(expert.act(obs))
         if terminated or truncated:
             return bool(info["success"])
+
+
+@pytest.fixture
+def run_episode() -> Callable[..., bool]:
+    """Roll out an expert for one episode and report the env's own success flag."""
+    return _run_episode

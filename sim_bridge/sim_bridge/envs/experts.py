@@ -20,7 +20,6 @@ from sim_bridge.envs.conventions import (
     ACTION_DIM,
     GRIPPER_CLOSE,
     GRIPPER_OPEN,
-    MAX_DELTA_POS_M,
     MAX_DELTA_ROT_RAD,
     OBJECT_STATE_STRIDE,
     PROPRIO_LAYOUT,
@@ -69,8 +68,8 @@ class PickPlaceParams:
     release_steps: int = 8
 
 
-# Per-task geometry. Offsets were measured from the collision-geometry bounding boxes of the
-# objects in their official LIBERO init states (see the report in the PR / tests).
+# Per-task geometry, measured from the objects' collision geoms in their official LIBERO init
+# states (body origins: can/box centres, bowl centre with the rim wall 4.7 cm away).
 EXPERT_PARAMS: dict[str, PickPlaceParams] = {
     "lift": PickPlaceParams(
         object_name="cube", target_name=None, grasp_offset=(0.0, 0.0, -0.005), carry_z=0.95
@@ -85,7 +84,9 @@ EXPERT_PARAMS: dict[str, PickPlaceParams] = {
     "libero_object/1": PickPlaceParams(  # cream cheese (flat box) -> basket
         object_name="cream_cheese_1",
         target_name="basket_1",
-        grasp_offset=(0.0, 0.0, 0.0),
+        # Off-centre along the box's long (x) side: centred, the hand hits the tomato sauce
+        # bottle standing 5 cm in +x in some init states.
+        grasp_offset=(-0.025, 0.0, 0.0),
         place_offset=(0.0, 0.0, 0.12),
         carry_z=0.30,
     ),

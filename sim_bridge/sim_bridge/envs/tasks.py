@@ -141,8 +141,7 @@ def _libero_benchmark_task(spec: TaskSpec) -> tuple[Any, Any]:
 
 def _build_libero(spec: TaskSpec, common: dict[str, Any]) -> SimHandle:
     import_robosuite()
-    from libero.libero.envs import TASK_MAPPING
-    from libero.libero.envs import bddl_utils
+    from libero.libero.envs import TASK_MAPPING, bddl_utils
 
     bench, task = _libero_benchmark_task(spec)
     bddl_file = bench.get_task_bddl_file_path(spec.index)
