@@ -1,21 +1,45 @@
-"""Action and observation conventions shared by the simulator and the real-robot driver.
+"""The simulator's side of the action/observation conventions.
 
-Keeping the scaling in one module means a policy trained in sim emits actions that mean the same
-metres and radians on the real Franka; the real driver must import these constants, not copy them.
+The normalised action (``pld_nodes.core.actions``) and the proprio layout
+(``pld_nodes.core.observation``) are shared by every part of the stack and re-exported here;
+this module adds what is specific to the sim: the OSC_POSE scaling from normalised actions to
+metres and radians per control step.
 """
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any, Final
 
 import numpy as np
 
-ACTION_DIM: Final = 7
-"""(dx, dy, dz, droll, dpitch, dyaw, gripper), every entry normalised to [-1, 1]."""
+from pld_nodes.core.actions import (
+    ACTION_DIM,
+    ACTION_HIGH,
+    ACTION_LOW,
+    GRIPPER_CLOSE,
+    GRIPPER_OPEN,
+)
+from pld_nodes.core.actions import validate_action as _validate_action
+from pld_nodes.core.observation import PROPRIO_DIM, PROPRIO_LAYOUT
 
-ACTION_LOW: Final = -1.0
-ACTION_HIGH: Final = 1.0
+__all__ = [
+    "ACTION_DIM",
+    "ACTION_HIGH",
+    "ACTION_LOW",
+    "ACTION_SCALE_SI",
+    "DEFAULT_CONTROL_FREQ_HZ",
+    "GRIPPER_CLOSE",
+    "GRIPPER_OPEN",
+    "MAX_DELTA_POS_M",
+    "MAX_DELTA_ROT_RAD",
+    "OBJECT_STATE_STRIDE",
+    "PROPRIO_DIM",
+    "PROPRIO_LAYOUT",
+    "normalised_to_si",
+    "osc_pose_controller_config",
+    "si_to_normalised",
+    "validate_action",
+]
 
 MAX_DELTA_POS_M: Final = 0.05
 """Metres of end-effector translation per control step commanded by a normalised 1.0.
@@ -28,8 +52,6 @@ MAX_DELTA_ROT_RAD: Final = 0.5
 
 The three rotation entries form an axis-angle vector in the base frame."""
 
-GRIPPER_OPEN: Final = -1.0
-GRIPPER_CLOSE: Final = 1.0
 
 DEFAULT_CONTROL_FREQ_HZ: Final = 20.0
 
@@ -38,18 +60,6 @@ ACTION_SCALE_SI: Final = np.array(
 )
 ACTION_SCALE_SI.flags.writeable = False
 """Per-entry multiplier from normalised action to SI (m, m, m, rad, rad, rad, unitless)."""
-
-PROPRIO_LAYOUT: Final = MappingProxyType(
-    {
-        "eef_pos": slice(0, 3),  # metres, world frame
-        "eef_quat_xyzw": slice(3, 7),  # unit quaternion, scalar last
-        "joint_pos": slice(7, 14),  # radians, Panda joints 1..7
-        "gripper_qpos": slice(14, 16),  # metres, left/right finger joints
-    }
-)
-"""Slices of the flat ``proprio`` observation vector."""
-
-PROPRIO_DIM: Final = 16
 
 OBJECT_STATE_STRIDE: Final = 7
 """Each object in ``object_state`` contributes position (3, m) then quaternion (4, xyzw)."""
@@ -62,15 +72,7 @@ def validate_action(action: Any) -> np.ndarray:
     node can catch the error and hold position; merely out-of-range values are clipped because
     policies with Gaussian heads routinely overshoot by a little.
     """
-    try:
-        arr = np.asarray(action, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"action must be numeric, got {action!r}") from exc
-    if arr.shape != (ACTION_DIM,):
-        raise ValueError(f"action must have shape ({ACTION_DIM},), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"action must be finite, got {arr.tolist()}")
-    return np.clip(arr, ACTION_LOW, ACTION_HIGH)
+    return _validate_action(action, ACTION_DIM, clip_out_of_range=True)
 
 
 def normalised_to_si(action: np.ndarray) -> np.ndarray:

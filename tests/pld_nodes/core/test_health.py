@@ -38,7 +38,8 @@ def test_slow_stream_warns() -> None:
     feed(health, 10.0, 0.0, 5.0)
     rep = health.report(now=5.0)
     assert rep.level is HealthLevel.WARN
-    assert "10.0 Hz < 25.0 Hz" in rep.message
+    assert rep.rate_hz == pytest.approx(10.0, abs=0.6)
+    assert rep.message.startswith("slow: ") and "Hz < 25.0 Hz" in rep.message
 
 
 def test_silence_turns_stale_even_after_rate_queries() -> None:
@@ -77,3 +78,13 @@ def test_monitor_config_rejects_inconsistent_values(kwargs: dict, fragment: str)
     base = {"topics": ("/a",), "types": ("std_msgs/msg/String",)}
     with pytest.raises(ValueError, match=fragment):
         HealthMonitorConfig(**(base | kwargs))
+
+
+def test_a_burst_after_a_stall_does_not_read_as_a_high_rate() -> None:
+    health = StreamHealth(StreamExpectation("/x", 5.0, 5.0), window_s=2.0)
+    feed(health, 10.0, 0.0, 3.0)
+    for k in range(10):  # stalled 3 s, then ten queued messages at once
+        health.record(6.0 + k * 1e-4)
+    rep = health.report(now=6.001)
+    assert rep.rate_hz == pytest.approx(5.0)  # 10 arrivals in the 2 s window
+    assert rep.level is HealthLevel.OK

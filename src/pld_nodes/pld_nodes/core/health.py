@@ -62,26 +62,35 @@ class StreamHealth:
         self._window_s = window_s
         self._arrivals: deque[float] = deque()
         self._last = -math.inf
+        self._first: float | None = None
         self._count = 0
 
     def record(self, t: float) -> None:
         """Register an arrival at monotonic time ``t`` (seconds)."""
         self._arrivals.append(t)
         self._last = max(self._last, t)
+        if self._first is None:
+            self._first = t
         self._count += 1
         self._forget_before(t - self._window_s)
 
     def _forget_before(self, t: float) -> None:
-        while self._arrivals and self._arrivals[0] < t:
+        while self._arrivals and self._arrivals[0] <= t:
             self._arrivals.popleft()
 
     def rate_hz(self, now: float) -> float:
-        """Arrivals per second over the last window (intervals between arrivals / their span)."""
+        """Arrivals per second over the last window.
+
+        Counting arrivals over the whole window (not dividing by the span of the arrivals) keeps
+        a burst — a node catching up after a stall — from reading as a very high rate.
+        """
         self._forget_before(now - self._window_s)
-        if len(self._arrivals) < 2:
+        if self._first is None or not self._arrivals:
             return 0.0
-        span = self._arrivals[-1] - self._arrivals[0]
-        return (len(self._arrivals) - 1) / span if span > 0.0 else 0.0
+        observed = now - self._first
+        if observed >= self._window_s:
+            return len(self._arrivals) / self._window_s
+        return (len(self._arrivals) - 1) / observed if observed > 0.0 else 0.0
 
     def report(self, now: float) -> StreamReport:
         exp = self.expectation

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,19 @@ FINGER_JOINT_NAMES = ("panda_finger_joint1", "panda_finger_joint2")
 PROPRIO_PARTS = ("eef_pos", "eef_quat_xyzw", "joint_pos", "gripper_qpos")
 PROPRIO_SIZES = {"eef_pos": 3, "eef_quat_xyzw": 4, "joint_pos": 7, "gripper_qpos": 2}
 PROPRIO_DIM = sum(PROPRIO_SIZES.values())
+
+
+def _layout() -> dict[str, slice]:
+    out, start = {}, 0
+    for name in PROPRIO_PARTS:
+        out[name] = slice(start, start + PROPRIO_SIZES[name])
+        start += PROPRIO_SIZES[name]
+    return out
+
+
+PROPRIO_LAYOUT = MappingProxyType(_layout())
+"""Slices of the flat proprio vector: eef_pos 0:3 (m), eef_quat_xyzw 3:7, joint_pos 7:14 (rad),
+gripper_qpos 14:16 (m, finger joints)."""
 
 
 def proprio_vector(

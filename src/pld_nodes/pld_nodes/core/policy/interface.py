@@ -76,10 +76,9 @@ class PolicyObservation:
                     f"image {key!r} is {img.dtype} {img.shape}, expected uint8 "
                     f"{(*spec.image_size, 3)}"
                 )
-        if spec.uses_object_state:
-            if self.object_state is None or self.object_state.shape != (spec.object_state_dim,):
-                got = None if self.object_state is None else self.object_state.shape
-                raise ValueError(f"object_state {got}, expected ({spec.object_state_dim},)")
+        got = None if self.object_state is None else self.object_state.shape
+        if spec.uses_object_state and got != (spec.object_state_dim,):
+            raise ValueError(f"object_state {got}, expected ({spec.object_state_dim},)")
 
 
 @runtime_checkable
