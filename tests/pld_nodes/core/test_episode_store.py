@@ -41,8 +41,12 @@ def test_layout_and_round_trip(tmp_path: Path) -> None:
         got = reopened.get_episode(i)
         for key, value in ep.items():
             np.testing.assert_array_equal(got[key], value)
-    assert reopened.episode_attrs(0) == {"success": True, "mode": "hybrid", "T_base": 2,
-                                         "length": 5}
+    assert reopened.episode_attrs(0) == {
+        "success": True,
+        "mode": "hybrid",
+        "T_base": 2,
+        "length": 5,
+    }
     assert reopened.episodes(success=True) == [0]
     assert reopened.episodes(mode="base", success=False) == [1]
     # Diffusion-Policy-style layout, readable with plain zarr.
@@ -96,8 +100,9 @@ def test_episode_boundaries_property(tmp_path_factory, lengths: list[int]) -> No
     assert [store.episode_length(i) for i in range(len(lengths))] == lengths
     assert store.n_steps == sum(lengths)
     for i, n in enumerate(lengths):
-        np.testing.assert_array_equal(store.get_episode(i, ["proprio"])["proprio"],
-                                      episode(n, i, cams=())["proprio"])
+        np.testing.assert_array_equal(
+            store.get_episode(i, ["proprio"])["proprio"], episode(n, i, cams=())["proprio"]
+        )
 
 
 WRITER = textwrap.dedent("""
@@ -121,8 +126,9 @@ def test_kill_during_writes_keeps_committed_episodes(tmp_path: Path) -> None:
     here = str(Path(__file__).parent)
     rng = np.random.default_rng(0)
     for _round in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), here],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), here], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout is not None
         proc.stdout.readline()  # at least one episode committed in this round
         time.sleep(rng.uniform(0.0, 0.3))

@@ -55,8 +55,9 @@ class EpisodeStore:
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, *, overwrite: bool = False,
-               software_version: str = "") -> EpisodeStore:
+    def create(
+        cls, path: str | Path, *, overwrite: bool = False, software_version: str = ""
+    ) -> EpisodeStore:
         path = str(path)
         if not overwrite and Path(path).exists() and any(Path(path).iterdir()):
             raise EpisodeStoreError(
@@ -64,10 +65,14 @@ class EpisodeStore:
                 "append, or create(..., overwrite=True) to replace it"
             )
         root = zarr.open_group(path, mode="w" if overwrite else "w-")
-        root.attrs.update({
-            "schema_version": SCHEMA_VERSION, "created": time.time(),
-            "software_version": software_version, "kind": "pld_episode_store",
-        })
+        root.attrs.update(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "created": time.time(),
+                "software_version": software_version,
+                "kind": "pld_episode_store",
+            }
+        )
         root.create_group("data")
         meta = root.create_group("meta")
         meta.create_array("episode_ends", shape=(0,), chunks=(4096,), dtype="int64")
@@ -81,8 +86,9 @@ class EpisodeStore:
             raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
         path = str(path)
         if not Path(path).exists():
-            raise EpisodeStoreError(f"no episode store at {path}; create it with "
-                                    "EpisodeStore.create(path)")
+            raise EpisodeStoreError(
+                f"no episode store at {path}; create it with EpisodeStore.create(path)"
+            )
         try:
             root = zarr.open_group(path, mode="r" if mode == "r" else "r+")
         except (FileNotFoundError, ValueError) as exc:
@@ -91,8 +97,10 @@ class EpisodeStore:
         if root.attrs.get("kind") != "pld_episode_store" or version is None:
             raise EpisodeStoreError(f"{path} is not a PLD episode store")
         if version > SCHEMA_VERSION:
-            raise EpisodeStoreError(f"{path} has schema {version}; this software reads "
-                                    f"<= {SCHEMA_VERSION}: upgrade pld_nodes")
+            raise EpisodeStoreError(
+                f"{path} has schema {version}; this software reads "
+                f"<= {SCHEMA_VERSION}: upgrade pld_nodes"
+            )
         store = cls(root, path, writable=mode == "a")
         if mode == "a":
             store._truncate_uncommitted()
@@ -137,8 +145,11 @@ class EpisodeStore:
 
     def episodes(self, **where: Any) -> list[int]:
         """Indices of committed episodes whose attributes equal every ``where`` item."""
-        return [i for i, attrs in enumerate(self._episodes)
-                if all(attrs.get(k) == v for k, v in where.items())]
+        return [
+            i
+            for i, attrs in enumerate(self._episodes)
+            if all(attrs.get(k) == v for k, v in where.items())
+        ]
 
     def array(self, key: str) -> zarr.Array:
         """Read-only handle on a whole data column (committed rows: ``[:n_steps]``)."""
@@ -150,8 +161,10 @@ class EpisodeStore:
     def add_episode(self, data: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> int:
         """Append one complete episode atomically; return its index."""
         if not self._writable:
-            raise EpisodeStoreError(f"{self._path} was opened read-only; use "
-                                    "EpisodeStore.open(path, mode='a') to append")
+            raise EpisodeStoreError(
+                f"{self._path} was opened read-only; use "
+                "EpisodeStore.open(path, mode='a') to append"
+            )
         arrays = {k: np.asarray(v) for k, v in data.items()}
         length = self._validate_episode(arrays)
         record = _json_safe(dict(attrs)) | {"length": length}
@@ -159,7 +172,7 @@ class EpisodeStore:
         for key, value in arrays.items():
             arr = self._column(key, value)
             arr.resize((start + length, *arr.shape[1:]))
-            arr[start:start + length] = value
+            arr[start : start + length] = value
         ends_arr = self._meta["episode_ends"]
         new_ends = np.append(self._ends, start + length)
         ends_arr.resize((len(new_ends),))
@@ -198,8 +211,11 @@ class EpisodeStore:
         steps = IMAGE_CHUNK_STEPS if is_image else LOWDIM_CHUNK_STEPS
         compressor = ZstdCodec(level=3) if is_image else BloscCodec(cname="zstd", clevel=3)
         return self._data.create_array(
-            key, shape=(0, *value.shape[1:]), chunks=(steps, *value.shape[1:]),
-            dtype=value.dtype, compressors=[compressor],
+            key,
+            shape=(0, *value.shape[1:]),
+            chunks=(steps, *value.shape[1:]),
+            dtype=value.dtype,
+            compressors=[compressor],
         )
 
     def _truncate_uncommitted(self) -> None:
@@ -246,6 +262,7 @@ def _array_keys(group: zarr.Group, prefix: str = "") -> list[str]:
 
 def _json_safe(attrs: dict[str, Any]) -> dict[str, Any]:
     """Attributes must survive JSON: numpy scalars become Python ones; NaN/inf are refused."""
+
     def convert(v: Any) -> Any:
         if isinstance(v, np.generic):
             v = v.item()
