@@ -72,13 +72,15 @@ def _parse(argv: list[str] | None) -> JobConfig:
 class EpisodeDriver:
     """Drives episodes over ROS from an in-process node (reset → act on observations → end)."""
 
-    def __init__(self, node, camera_names: tuple[str, ...], expert) -> None:
+    def __init__(self, node, camera_names: tuple[str, ...], make_expert) -> None:
+        """``make_expert(object_names)`` builds the acting policy once the objects are known."""
         from pld_interfaces.msg import Action, EpisodeStatus
         from pld_nodes.ros import qos
         from pld_nodes.ros.robot_observer import RobotObserver
 
         self.node = node
-        self.expert = expert
+        self._make_expert = make_expert
+        self.expert = None
         self._Action = Action
         self._status = None
         self._obs = None
@@ -125,6 +127,10 @@ class EpisodeDriver:
             timeout_s,
             "the first observation",
         )
+        if self.expert is None:
+            from pld_nodes.core.observation import objects_of
+
+            self.expert = self._make_expert(objects_of(self._obs.object_state_names))
         self.expert.reset(self._env_obs(self._obs), {})
         step = 0
         while True:
@@ -252,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
             driver = EpisodeDriver(
                 probe.node,
                 camera_names,
-                make_expert(cfg.task, noise_std=cfg.expert_noise, seed=cfg.seed),
+                lambda objects: make_expert(
+                    cfg.task, noise_std=cfg.expert_noise, seed=cfg.seed, object_names=objects
+                ),
             )
             with Progress() as bar:
                 total = bar.add_task("episodes", total=cfg.episodes)

@@ -20,7 +20,7 @@ from pld_interfaces.msg import Action, EpisodeStatus, StateVector
 from pld_interfaces.srv import ResetEpisode
 from pld_nodes.core.actions import InvalidAction
 from pld_nodes.core.config import ConfigError
-from pld_nodes.core.observation import ARM_JOINT_NAMES, FINGER_JOINT_NAMES
+from pld_nodes.core.observation import ARM_JOINT_NAMES, FINGER_JOINT_NAMES, object_state_names
 from pld_nodes.ros import qos
 from pld_nodes.ros.conversions import (
     image_to_msg,
@@ -69,6 +69,7 @@ class SimBridgeNode(Node):
         }
         model = env.unwrapped.sim.model
         self._fovy = {c: float(model.cam_fovy[model.camera_name2id(c)]) for c in cfg.camera_names}
+        self._object_fields = list(object_state_names(env.unwrapped.object_names))
         self._joints = self.create_publisher(JointState, "/robot/joint_states", qos.SENSOR)
         self._ee = self.create_publisher(PoseStamped, "/robot/ee_pose", qos.SENSOR)
         self._gripper = self.create_publisher(JointState, "/robot/gripper", qos.SENSOR)
@@ -177,7 +178,9 @@ class SimBridgeNode(Node):
         width = float(abs(fingers[0]) + abs(fingers[1]))
         self._gripper.publish(joint_state(["gripper_width"], [width], stamp))
         if self.config.privileged_state and "object_state" in obs:
-            msg = StateVector(data=[float(v) for v in obs["object_state"]])
+            msg = StateVector(
+                names=self._object_fields, data=[float(v) for v in obs["object_state"]]
+            )
             msg.header.stamp, msg.header.frame_id = stamp, WORLD_FRAME
             self._objects.publish(msg)
         for name, (image_pub, info_pub) in self._cams.items():

@@ -45,7 +45,7 @@ def test_scripted_episode_over_ros_succeeds(launch_graph, ros_probe) -> None:
     driver = EpisodeDriver(
         ros_probe.node,
         ("agentview", "robot0_eye_in_hand"),
-        make_expert("lift", noise_std=0.0, seed=0),
+        lambda objects: make_expert("lift", noise_std=0.0, seed=0, object_names=objects),
     )
     record = driver.run_episode(ros_probe, seed=5, timeout_s=30.0)
     assert record.success and record.reason == "success"

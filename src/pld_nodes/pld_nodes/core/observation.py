@@ -58,6 +58,22 @@ def proprio_vector(
     return np.concatenate(out)
 
 
+OBJECT_POSE_FIELDS = ("x", "y", "z", "qx", "qy", "qz", "qw")
+
+
+def object_state_names(objects: Iterable[str]) -> tuple[str, ...]:
+    """Names of the privileged object-state entries: ``<object>/<field>``, 7 per object."""
+    return tuple(f"{obj}/{f}" for obj in objects for f in OBJECT_POSE_FIELDS)
+
+
+def objects_of(state_names: Iterable[str]) -> tuple[str, ...]:
+    """Inverse of :func:`object_state_names`: the objects, in order."""
+    seen: dict[str, None] = {}
+    for name in state_names:
+        seen.setdefault(name.rsplit("/", 1)[0], None)
+    return tuple(seen)
+
+
 @dataclass(frozen=True)
 class Observation:
     """One complete step of robot data, all captured at ``stamp_s``."""
@@ -65,6 +81,7 @@ class Observation:
     stamp_s: float
     proprio: np.ndarray
     object_state: np.ndarray | None = None
+    object_state_names: tuple[str, ...] = ()
     images: dict[str, np.ndarray] = field(default_factory=dict)
 
 

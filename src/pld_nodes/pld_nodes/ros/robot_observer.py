@@ -107,5 +107,6 @@ class RobotObserver:
             stamp_s=stamp.sec + stamp.nanosec * 1e-9,
             proprio=proprio,
             object_state=None if objects is None else np.asarray(objects.data, dtype=np.float64),  # type: ignore[attr-defined]
+            object_state_names=() if objects is None else tuple(objects.names),  # type: ignore[attr-defined]
             images=images,
         )
