@@ -21,6 +21,7 @@ setup(
     entry_points={
         "console_scripts": [
             "health_monitor_node = pld_nodes.health_monitor_node:main",
+            "vla_node = pld_nodes.vla_node:main",
         ],
     },
 )
