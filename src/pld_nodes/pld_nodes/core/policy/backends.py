@@ -3,7 +3,7 @@
 | kind      | what                                               | needs                    |
 |-----------|----------------------------------------------------|--------------------------|
 | `builtin` | the built-in torch VLA from a checkpoint directory | `checkpoint`, `device`   |
-| `onnx`    | an ONNX export run by ONNX Runtime (CUDA if there) | `checkpoint` (.onnx dir) |
+| `onnx`    | an ONNX export run by ONNX Runtime (CUDA if there) | `checkpoint` (.onnx file) |
 | `openpi`  | a remote policy server speaking openpi's protocol  | `host`, `port`           |
 | `expert`  | the sim's scripted expert (privileged state)       | `task`                   |
 """
@@ -25,7 +25,7 @@ class BackendConfig:
     kind: str = "builtin"
     """One of builtin | onnx | openpi | expert."""
     checkpoint: str = ""
-    """builtin/onnx: checkpoint directory."""
+    """builtin: checkpoint directory; onnx: the .onnx file (its .json sidecar next to it)."""
     device: str = "cpu"
     """builtin: torch device (cpu, cuda, cuda:1)."""
     host: str = "127.0.0.1"
@@ -61,9 +61,9 @@ def _builtin(cfg: BackendConfig, _names: tuple[str, ...]) -> Policy:
 
 
 def _onnx(cfg: BackendConfig, _names: tuple[str, ...]) -> Policy:
-    from pld_nodes.core.vla.onnx_export import OnnxVLAPolicy
+    from pld_nodes.core.vla.onnx_policy import OnnxVLAPolicy
 
-    return OnnxVLAPolicy.from_checkpoint(cfg.checkpoint)
+    return OnnxVLAPolicy(cfg.checkpoint)
 
 
 def _openpi(cfg: BackendConfig, _names: tuple[str, ...]) -> Policy:
@@ -72,7 +72,9 @@ def _openpi(cfg: BackendConfig, _names: tuple[str, ...]) -> Policy:
     api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
     if cfg.api_key_env and api_key is None:
         raise ValueError(f"environment variable {cfg.api_key_env!r} (API key) is not set")
-    return OpenPiPolicy(cfg.host, cfg.port, api_key=api_key, timeout_s=cfg.connect_timeout_s)
+    return OpenPiPolicy(
+        cfg.host, cfg.port, api_key=api_key, connect_timeout_s=cfg.connect_timeout_s
+    )
 
 
 def _expert(cfg: BackendConfig, names: tuple[str, ...]) -> Policy:

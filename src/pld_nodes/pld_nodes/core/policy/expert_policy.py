@@ -47,8 +47,9 @@ class ExpertPolicy:
     def spec(self) -> PolicySpec:
         return self._spec
 
-    def reset(self) -> None:
-        """Start of a new episode: the expert's phase machine restarts."""
+    def reset(self, seed: int | None = None) -> None:
+        """Start of a new episode: the expert's phase machine restarts (``seed`` is unused: the
+        expert's noise stream continues)."""
         self._needs_reset = True
 
     def infer(self, obs: PolicyObservation) -> np.ndarray:
