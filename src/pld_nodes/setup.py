@@ -22,6 +22,7 @@ setup(
         "console_scripts": [
             "health_monitor_node = pld_nodes.health_monitor_node:main",
             "vla_node = pld_nodes.vla_node:main",
+            "pld-vla = pld_nodes.tools.vla:main",
         ],
     },
 )

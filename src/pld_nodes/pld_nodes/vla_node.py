@@ -85,6 +85,12 @@ class VlaNode(Node):
         return self._runner
 
     def _on_observation(self, obs: Observation) -> None:
+        if not self._instruction:  # a language-conditioned policy must not guess its task
+            self.get_logger().warning(
+                "no instruction yet (/task/instruction or parameter 'instruction'): holding",
+                throttle_duration_sec=2.0,
+            )
+            return
         runner = self._runner or self._build_runner(obs.object_state_names)
         item = StampedObservation(
             obs.stamp_s,
