@@ -1,4 +1,5 @@
-"""Inference latency of the built-in VLA: both heads, torch vs onnxruntime, batch 1, on CPU.
+"""Inference latency of the built-in VLA per backend: torch, onnxruntime, and torch behind our
+openpi-protocol server (client -> localhost websocket -> server -> torch), batch 1, on CPU.
 
 Usage: ``python benchmarks/bench_vla.py [--iters N] [--threads T]``
 
@@ -22,6 +23,8 @@ import numpy as np
 import torch
 
 from pld_nodes.core.policy.interface import Policy, PolicyObservation
+from pld_nodes.core.serving.openpi_client import OpenPiPolicy
+from pld_nodes.core.serving.openpi_server import PolicyServer
 from pld_nodes.core.vla.config import VLAConfig
 from pld_nodes.core.vla.model import BuiltinVLA
 from pld_nodes.core.vla.onnx_export import export_onnx
@@ -86,13 +89,18 @@ def measure(policy: Policy, iters: int, warmup: int = 10) -> dict[str, float]:
 
 def format_table(rows: list[tuple[Case, str, dict[str, float]]]) -> str:
     """Plain-text table, one row per (case, backend)."""
-    header = f"{'head':<5} {'inputs':<16} {'backend':<12} {'p50 ms':>8} {'p99 ms':>8} {'Hz@p50':>8}"
+    header = (
+        f"{'head':<5} {'inputs':<16} {'backend':<14} {'p50 ms':>8} {'p99 ms':>8} {'Hz@p50':>8}"
+        f" {'vs torch p50':>13}"
+    )
     lines = [header, "-" * len(header)]
+    torch_p50 = {c.label + c.head: r["p50_ms"] for c, b, r in rows if b == "torch"}
     for case, backend, r in rows:
         hz = 1e3 / r["p50_ms"]
+        extra = r["p50_ms"] - torch_p50[case.label + case.head]
         lines.append(
-            f"{case.head:<5} {case.label:<16} {backend:<12} "
-            f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {hz:>8.0f}"
+            f"{case.head:<5} {case.label:<16} {backend:<14} "
+            f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {hz:>8.0f} {extra:>+12.2f}ms"
         )
     return "\n".join(lines)
 
@@ -112,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         for case in CASES:
             torch.manual_seed(0)
             model = BuiltinVLA(case.config()).eval()
-            rows.append((case, "torch", measure(BuiltinVLAPolicy(model, device="cpu"), args.iters)))
+            local = BuiltinVLAPolicy(model, device="cpu")
+            rows.append((case, "torch", measure(local, args.iters)))
+            with PolicyServer(BuiltinVLAPolicy(model, device="cpu")) as server:
+                remote = OpenPiPolicy("127.0.0.1", server.port)
+                rows.append((case, "openpi server", measure(remote, args.iters)))
+                remote.close()
             path = export_onnx(model, Path(tmp) / f"{case.head}_{len(case.image_keys)}.onnx")
             onnx = OnnxVLAPolicy(
                 path, providers=["CPUExecutionProvider"], intra_op_threads=args.threads
