@@ -8,8 +8,13 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "tests"]),
-    package_data={PACKAGE: ["assets/base_policies/*/*.json", "assets/base_policies/*/*.safetensors",
-                            "assets/base_policies/README.md"]},
+    package_data={
+        PACKAGE: [
+            "assets/base_policies/*/*.json",
+            "assets/base_policies/*/*.safetensors",
+            "assets/base_policies/README.md",
+        ]
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
