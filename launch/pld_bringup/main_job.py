@@ -39,9 +39,11 @@ class EpisodeRecord:
 @dataclass(frozen=True)
 class JobConfig:
     task: str = "lift"
-    episodes: int = 3
-    seed: int = 0
-    cameras: bool = True
+    episodes: int = 10
+    seed: int = 1000
+    policy: str = "base"
+    vla_config: str = "config/nodes/vla_lift_flow.yaml"
+    cameras: bool = False
     expert_noise: float = 0.0
     step_timeout_s: float = 30.0
     out: str = ""
@@ -52,13 +54,26 @@ def _parse(argv: list[str] | None) -> JobConfig:
         prog="pld-run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--task", default="lift")
-    parser.add_argument("--episodes", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument(
-        "--no-cameras",
-        dest="cameras",
-        action="store_false",
-        help="state only (faster); cameras are rendered and published otherwise",
+        "--seed",
+        type=int,
+        default=1000,
+        help="first episode seed (the shipped base was trained on seeds < 100)",
+    )
+    parser.add_argument(
+        "--policy",
+        choices=("base", "expert"),
+        default="base",
+        help="base: the VLA in vla_node (graph sim_vla); expert: scripted expert",
+    )
+    parser.add_argument(
+        "--vla-config",
+        default="config/nodes/vla_lift_flow.yaml",
+        help="vla_node parameter file (backend, checkpoint) for --policy base",
+    )
+    parser.add_argument(
+        "--cameras", action="store_true", help="render and publish the two 128x128 cameras (slower)"
     )
     parser.add_argument("--expert-noise", type=float, default=0.0)
     parser.add_argument("--out", default="", help="report directory (default runs/<time>)")
@@ -66,21 +81,91 @@ def _parse(argv: list[str] | None) -> JobConfig:
     out = opts.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     if opts.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {opts.episodes}")
-    return JobConfig(opts.task, opts.episodes, opts.seed, opts.cameras, opts.expert_noise, out=out)
+    return JobConfig(
+        opts.task,
+        opts.episodes,
+        opts.seed,
+        opts.policy,
+        opts.vla_config,
+        opts.cameras,
+        opts.expert_noise,
+        out=out,
+    )
+
+
+class ExpertActions:
+    """The sim's scripted expert, computed in this process from the observed state."""
+
+    source = "scripted_expert"
+
+    def __init__(self, make_expert) -> None:
+        """``make_expert(object_names)`` builds the expert once the objects are known."""
+        self._make_expert = make_expert
+        self._expert = None
+
+    def start_episode(self, obs) -> None:
+        if self._expert is None:
+            from pld_nodes.core.observation import objects_of
+
+            self._expert = self._make_expert(objects_of(obs.object_state_names))
+        self._expert.reset(_env_obs(obs), {})
+
+    def action_for(self, obs, timeout_s: float):
+        return self._expert.act(_env_obs(obs))
+
+
+class BaseActions:
+    """The base policy's action for an observation, as published by vla_node on
+    /policy/base/action (matched by the observation's stamp)."""
+
+    source = "base"
+
+    def __init__(self, node) -> None:
+        from pld_interfaces.msg import Action
+        from pld_nodes.ros import qos
+
+        self._actions: dict[tuple[int, int], list[float]] = {}
+        self._cond = threading.Condition()
+        node.create_subscription(Action, "/policy/base/action", self._on_action, qos.COMMAND)
+
+    def _on_action(self, msg) -> None:
+        with self._cond:
+            self._actions[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = list(msg.action)
+            self._cond.notify_all()
+
+    def start_episode(self, obs) -> None:
+        from pld_nodes.ros.conversions import stamp_from_seconds
+
+        first = stamp_from_seconds(obs.stamp_s)
+        with self._cond:  # forget the previous episode's leftovers, keep anything for this one
+            for key in [k for k in self._actions if k < (first.sec, first.nanosec)]:
+                del self._actions[key]
+
+    def action_for(self, obs, timeout_s: float):
+        from pld_nodes.ros.conversions import stamp_from_seconds
+
+        stamp = stamp_from_seconds(obs.stamp_s)
+        key = (stamp.sec, stamp.nanosec)
+        with self._cond:
+            if not self._cond.wait_for(lambda: key in self._actions, timeout_s):
+                raise TimeoutError(f"vla_node gave no action for t={obs.stamp_s:.3f} s")
+            return self._actions.pop(key)
 
 
 class EpisodeDriver:
-    """Drives episodes over ROS from an in-process node (reset → act on observations → end)."""
+    """Drives episodes over ROS from an in-process node (reset → act on observations → end).
 
-    def __init__(self, node, camera_names: tuple[str, ...], make_expert) -> None:
-        """``make_expert(object_names)`` builds the acting policy once the objects are known."""
+    It stands where the arbiter and safety monitor will stand: the chosen action goes to
+    /robot/command.
+    """
+
+    def __init__(self, node, camera_names: tuple[str, ...], actions) -> None:
         from pld_interfaces.msg import Action, EpisodeStatus
         from pld_nodes.ros import qos
         from pld_nodes.ros.robot_observer import RobotObserver
 
         self.node = node
-        self._make_expert = make_expert
-        self.expert = None
+        self.actions = actions
         self._Action = Action
         self._status = None
         self._obs = None
@@ -107,6 +192,7 @@ class EpisodeDriver:
     def run_episode(self, probe, seed: int, timeout_s: float, progress=None) -> EpisodeRecord:
         """Reset with ``seed`` and act until the bridge reports the episode ended."""
         from pld_interfaces.srv import ResetEpisode
+        from pld_nodes.ros.conversions import stamp_from_seconds
 
         start = time.monotonic()
         with self._cond:
@@ -127,22 +213,16 @@ class EpisodeDriver:
             timeout_s,
             "the first observation",
         )
-        if self.expert is None:
-            from pld_nodes.core.observation import objects_of
-
-            self.expert = self._make_expert(objects_of(self._obs.object_state_names))
-        self.expert.reset(self._env_obs(self._obs), {})
+        self.actions.start_episode(self._obs)
         step = 0
         while True:
             with self._cond:
                 status, obs = self._status, self._obs
             if status.state == "ended":
                 break
-            msg = self._Action(
-                action=[float(v) for v in self.expert.act(self._env_obs(obs))],
-                source="scripted_expert",
-            )
-            msg.header.stamp = self._stamp_of(obs)
+            values = self.actions.action_for(obs, timeout_s)
+            msg = self._Action(action=[float(v) for v in values], source=self.actions.source)
+            msg.header.stamp = stamp_from_seconds(obs.stamp_s)
             self._cmd.publish(msg)
             step += 1
             self._wait(
@@ -163,18 +243,16 @@ class EpisodeDriver:
             time.monotonic() - start,
         )
 
-    @staticmethod
-    def _env_obs(obs) -> dict:
-        env_obs = {"proprio": obs.proprio, "object_state": obs.object_state}
-        if obs.images:
-            env_obs["images"] = obs.images
-        return env_obs
 
-    @staticmethod
-    def _stamp_of(obs):
-        from pld_nodes.ros.conversions import stamp_from_seconds
+def _env_obs(obs) -> dict:
+    env_obs = {"proprio": obs.proprio, "object_state": obs.object_state}
+    if obs.images:
+        env_obs["images"] = obs.images
+    return env_obs
 
-        return stamp_from_seconds(obs.stamp_s)
+
+def _policy_name(cfg: JobConfig) -> str:
+    return f"base VLA ({cfg.vla_config})" if cfg.policy == "base" else "scripted expert"
 
 
 def write_report(cfg: JobConfig, records: list[EpisodeRecord], wall_s: float) -> Path:
@@ -192,7 +270,7 @@ def write_report(cfg: JobConfig, records: list[EpisodeRecord], wall_s: float) ->
     ax.bar([r.index for r in records], [r.steps for r in records], color=colors)
     ax.set_xlabel("episode")
     ax.set_ylabel("steps (green = success)")
-    ax.set_title(f"{cfg.task}: scripted expert over ROS")
+    ax.set_title(f"{cfg.task}: {_policy_name(cfg)} over ROS")
     fig.tight_layout()
     fig.savefig(out / "episodes.png", dpi=100)
     plt.close(fig)
@@ -205,8 +283,8 @@ def write_report(cfg: JobConfig, records: list[EpisodeRecord], wall_s: float) ->
     )
     (out / "report.md").write_text(f"""# Main job report — {cfg.task}
 
-Simulated robot graph (`pld-launch sim step_mode:=lockstep`), episodes driven over ROS by the
-scripted expert. Cameras {"on" if cfg.cameras else "off"}.
+Simulated robot graph in lockstep, episodes driven over ROS; acting policy: **{_policy_name(cfg)}**.
+Cameras {"on" if cfg.cameras else "off"}. Seeds {cfg.seed}..{cfg.seed + cfg.episodes - 1}.
 
 | metric | value |
 |---|---|
@@ -239,15 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     cameras_cfg = (
         "config/nodes/sim_cameras_128.yaml" if cfg.cameras else "config/nodes/sim_cameras_none.yaml"
     )
-    nodes = find_graph("sim").resolve(
-        {
-            "task": cfg.task,
-            "step_mode": "lockstep",
-            "seed": str(cfg.seed),
-            "cameras_config": cameras_cfg,
-        },
-        share_dir(),
-    )
+    args = {
+        "task": cfg.task,
+        "step_mode": "lockstep",
+        "seed": str(cfg.seed),
+        "cameras_config": cameras_cfg,
+    }
+    if cfg.policy == "base":
+        args["vla_config"] = cfg.vla_config
+    nodes = find_graph("sim_vla" if cfg.policy == "base" else "sim").resolve(args, share_dir())
     camera_names = ("agentview", "robot0_eye_in_hand") if cfg.cameras else ()
     log_dir = Path(cfg.out) / "logs"
     started = time.monotonic()
@@ -255,13 +333,16 @@ def main(argv: list[str] | None = None) -> int:
     with GraphLauncher(nodes, log_dir=log_dir, sink=lambda line: None) as graph:
         probe = RosProbe(domain, name="pld_main_job")
         try:
-            driver = EpisodeDriver(
-                probe.node,
-                camera_names,
-                lambda objects: make_expert(
-                    cfg.task, noise_std=cfg.expert_noise, seed=cfg.seed, object_names=objects
-                ),
+            actions = (
+                BaseActions(probe.node)
+                if cfg.policy == "base"
+                else ExpertActions(
+                    lambda objects: make_expert(
+                        cfg.task, noise_std=cfg.expert_noise, seed=cfg.seed, object_names=objects
+                    )
+                )
             )
+            driver = EpisodeDriver(probe.node, camera_names, actions)
             with Progress() as bar:
                 total = bar.add_task("episodes", total=cfg.episodes)
                 for k in range(cfg.episodes):

@@ -62,6 +62,7 @@ class RosProbe:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(name, context=self.context)
+        self._clients: dict[tuple[Any, str], Any] = {}
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -89,19 +90,22 @@ class RosProbe:
             time.sleep(0.02)
 
     def call(self, srv_type: Any, name: str, request: Any, timeout_s: float = 10.0) -> Any:
-        """Call a service, waiting for it to appear first; raise TimeoutError on either."""
-        client = self.node.create_client(srv_type, name)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout_s):
-                raise TimeoutError(f"service {name} not available after {timeout_s} s")
-            future = client.call_async(request)
-            done = threading.Event()
-            future.add_done_callback(lambda _f: done.set())
-            if not done.wait(timeout_s):
-                raise TimeoutError(f"service {name} did not answer in {timeout_s} s")
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+        """Call a service, waiting for it to appear first; raise TimeoutError on either.
+
+        Clients are kept per service: creating one per call costs a discovery round (seconds).
+        """
+        key = (srv_type, name)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            raise TimeoutError(f"service {name} not available after {timeout_s} s")
+        future = client.call_async(request)
+        done = threading.Event()
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(timeout_s):
+            raise TimeoutError(f"service {name} did not answer in {timeout_s} s")
+        return future.result()
 
     def close(self) -> None:
         self._executor.shutdown(timeout_sec=2.0)

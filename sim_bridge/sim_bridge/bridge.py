@@ -61,7 +61,8 @@ class SimBridgeConfig:
     seed: int = 0
     """First seed of the deterministic seed sequence (episode k uses seed + k)."""
     publish_clock: bool = False
-    """Publish /clock and stamp everything with sim time (other nodes use use_sim_time)."""
+    """Publish /clock and stamp everything with sim time (other nodes use use_sim_time).
+    Lockstep always stamps with sim time (step k at k * period), with or without /clock."""
     reset_on_start: bool = True
     """Start the first episode at startup instead of waiting for /episode/reset."""
 
@@ -151,6 +152,9 @@ class SimBridge:
         self._index += 1
         self._seed = self.config.seed + self._index if seed is None or seed < 0 else int(seed)
         self.obs, _info = self.env.reset(seed=self._seed)
+        # A reset takes one control period of sim time, so the new episode's first observation
+        # never shares a stamp with the previous episode's last one.
+        self._total_steps += 1
         self._step, self._success, self._reason = 0, False, ""
         self._last_gripper = GRIPPER_OPEN
         self._command, self._command_time = None, -math.inf

@@ -95,7 +95,9 @@ class SimBridgeNode(Node):
 
     # -- clocks ----------------------------------------------------------------------------
     def _stamp(self):
-        if self.config.publish_clock:
+        # Lockstep has no wall-clock meaning: step k is stamped k * period, so chunked policies
+        # map their actions to steps exactly.
+        if self.config.publish_clock or self.config.step_mode == "lockstep":
             return stamp_from_seconds(self.core.sim_time_s)
         return self.get_clock().now().to_msg()
 
@@ -215,8 +217,9 @@ class SimBridgeNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    # One thread: the renderer's GL context belongs to the thread that created the env.
-    return run_node(SimBridgeNode, args, threads=1)
+    # One thread (run_node's default): the renderer's GL context belongs to the thread that
+    # created the env.
+    return run_node(SimBridgeNode, args)
 
 
 if __name__ == "__main__":

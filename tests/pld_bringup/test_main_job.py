@@ -11,21 +11,38 @@ import pytest
 pytestmark = pytest.mark.ros
 
 
-def test_main_job_runs_episodes_and_writes_a_report(
-    ros_session, ros_domain, tmp_path: Path
-) -> None:
-    out = tmp_path / "run"
+def run_job(ros_domain: int, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ) | {"ROS_DOMAIN_ID": str(ros_domain), "MUJOCO_GL": "egl"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pld_bringup.main_job", "--episodes", "2", "--out", str(out)],
+    return subprocess.run(
+        [sys.executable, "-m", "pld_bringup.main_job", "--out", str(out), *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_main_job_with_the_base_vla(ros_session, ros_domain, tmp_path: Path) -> None:
+    """The default job: the shipped base VLA in vla_node, on the sim, over ROS."""
+    out = tmp_path / "run"
+    result = run_job(ros_domain, out, "--episodes", "4")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "acting policy: **base VLA" in (out / "report.md").read_text()
+    episodes = json.loads((out / "episodes.json").read_text())
+    assert [e["seed"] for e in episodes] == [1000, 1001, 1002, 1003]
+    assert all(e["reason"] in ("success", "timeout") for e in episodes)
+    assert all(e["steps"] == 200 for e in episodes if not e["success"])
+    assert (out / "logs" / "vla.log").stat().st_size > 0
+
+
+def test_main_job_with_the_scripted_expert(ros_session, ros_domain, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run_job(
+        ros_domain, out, "--policy", "expert", "--episodes", "2", "--seed", "0", "--cameras"
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (out / "report.md").read_text()
-    assert "| success rate | 2/2 (100%) |" in report
+    assert "| success rate | 2/2 (100%) |" in report and "Cameras on" in report
     episodes = json.loads((out / "episodes.json").read_text())
     assert [e["seed"] for e in episodes] == [0, 1]
     assert all(e["success"] and 0 < e["steps"] < 200 for e in episodes)

@@ -58,7 +58,8 @@ def test_expert_backend_drives_an_episode_to_success(launch_graph, ros_probe) ->
     executed = actions[: done.step]
     assert len(executed) == done.step
     stamps = [a.header.stamp.sec + a.header.stamp.nanosec * 1e-9 for a in executed]
-    assert stamps == pytest.approx([0.05 * k for k in range(done.step)], abs=1e-6)
+    # The reset takes one period: the episode's observations are at 0.05, 0.10, ...
+    assert stamps == pytest.approx([0.05 * (k + 1) for k in range(done.step)], abs=1e-6)
     chunk = chunks.items[0]
     assert (chunk.horizon, chunk.action_dim, len(chunk.actions)) == (1, 7, 7)
     assert all(a.source == "base" for a in actions)
@@ -109,6 +110,7 @@ def test_bad_observation_is_logged_and_the_node_keeps_running(launch_graph, ros_
         "backend": {"kind": "expert", "task": "lift"},
         "privileged_state": True,
         "execute_steps": 1,
+        "instruction": "lift the red cube",  # no sim here to publish /task/instruction
     }
     launcher = launch_graph(
         [NodeLaunch("vla", "pld_nodes", "vla_node", overrides=vla)], sink=lines.append
@@ -143,3 +145,26 @@ def test_bad_observation_is_logged_and_the_node_keeps_running(launch_graph, ros_
         time.sleep(0.1)
     good_observation_gets_an_action()  # and the node still answers good ones
     assert launcher.running() == ["vla"]
+
+
+def test_no_instruction_means_no_action(launch_graph, ros_probe) -> None:
+    """A language-conditioned policy must not guess its task: it holds and says why."""
+    lines: list[str] = []
+    vla = {"backend": {"kind": "expert", "task": "lift"}, "privileged_state": True}
+    launch_graph([NodeLaunch("vla", "pld_nodes", "vla_node", overrides=vla)], sink=lines.append)
+    pubs = {
+        "joints": ros_probe.publisher(JointState, "/robot/joint_states", qos.SENSOR),
+        "ee": ros_probe.publisher(PoseStamped, "/robot/ee_pose", qos.SENSOR),
+        "objects": ros_probe.publisher(StateVector, "/sim/object_state", qos.SENSOR),
+    }
+    for pub in pubs.values():
+        ros_probe.wait_for_subscribers(pub)
+    actions = ros_probe.subscribe(Action, "/policy/base/action", qos.COMMAND)
+    deadline = time.monotonic() + 20.0
+    k = 0
+    while not any("no instruction yet" in line for line in lines):
+        assert time.monotonic() < deadline, "\n".join(lines)
+        publish_observation(ros_probe, pubs, 1.0 + 0.05 * k, [0.0, 0.0, 0.82, 0, 0, 0, 1.0])
+        k += 1
+        time.sleep(0.1)
+    assert actions.items == []

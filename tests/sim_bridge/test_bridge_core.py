@@ -73,7 +73,9 @@ def test_timeout_ends_the_episode_and_stepping_after_end_is_refused(env) -> None
     assert bridge.snapshot.step == 5
     with pytest.raises(RuntimeError, match="episode state is ended"):
         bridge.step(*bridge.next_action(0.0))
-    assert math.isclose(bridge.sim_time_s, 5 / 20.0)
+    assert math.isclose(bridge.sim_time_s, 6 / 20.0)  # the reset counts as one period
+    bridge.reset()
+    assert math.isclose(bridge.sim_time_s, 7 / 20.0)  # new stamps, never a repeated one
 
 
 @pytest.mark.parametrize(

@@ -178,6 +178,7 @@ def test_sim_time_mode_publishes_clock_and_stamps_with_it(launch_graph, ros_prob
         send(ros_probe, pub, [0.0] * 6 + [-1.0])
         msg = joints.wait_for(timeout_s=10.0, count=n + 1)[-1]
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        assert stamp == pytest.approx(k * 0.05, abs=1e-9)  # steps since startup x 1/20 s
+        # Startup reset + service reset take one period each, then k steps of 1/20 s.
+        assert stamp == pytest.approx((k + 2) * 0.05, abs=1e-9)
     ticks = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clock.wait_for(count=3)]
     assert ticks == sorted(ticks)

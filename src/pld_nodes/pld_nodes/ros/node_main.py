@@ -26,12 +26,15 @@ EXIT_CONFIG_ERROR = 2
 
 
 def run_node(
-    factory: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 2
+    factory: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 1
 ) -> int:
     """Create the node with ``factory`` and spin it until shutdown; return the exit code.
 
-    ``threads=1`` runs every callback on the calling thread: required by nodes that own
-    thread-bound resources such as an OpenGL context (the sim bridge's renderer).
+    ``threads=1`` (the default) runs every callback on the calling thread. Callbacks must be
+    short; slow work (inference) belongs on a worker thread of the node. This is also required
+    by nodes that own thread-bound resources such as an OpenGL context (the sim bridge's
+    renderer). Measured: with rclpy's MultiThreadedExecutor, vla_node's inference worker was
+    starved to ~2 s per step; with the single-threaded executor a lockstep step takes ~5 ms.
     """
     rclpy.init(args=list(sys.argv if args is None else args))
     node: Node | None = None

@@ -25,7 +25,8 @@ class BackendConfig:
     kind: str = "builtin"
     """One of builtin | onnx | openpi | expert."""
     checkpoint: str = ""
-    """builtin: checkpoint directory; onnx: the .onnx file (its .json sidecar next to it)."""
+    """builtin: checkpoint directory or ``shipped:<name>`` (e.g. ``shipped:lift_flow``);
+    onnx: the .onnx file (its .json sidecar next to it)."""
     device: str = "cpu"
     """builtin: torch device (cpu, cuda, cuda:1)."""
     host: str = "127.0.0.1"
@@ -54,10 +55,22 @@ class BackendConfig:
         return self.kind == "expert"
 
 
+SHIPPED_PREFIX = "shipped:"
+
+
+def resolve_checkpoint(checkpoint: str) -> str:
+    """``shipped:<name>`` -> the base policy shipped with pld_nodes; other paths unchanged."""
+    if checkpoint.startswith(SHIPPED_PREFIX):
+        from pld_nodes.assets import base_policy_path
+
+        return str(base_policy_path(checkpoint[len(SHIPPED_PREFIX) :]))
+    return checkpoint
+
+
 def _builtin(cfg: BackendConfig, _names: tuple[str, ...]) -> Policy:
     from pld_nodes.core.vla.policy import BuiltinVLAPolicy
 
-    return BuiltinVLAPolicy.from_checkpoint(cfg.checkpoint, device=cfg.device)
+    return BuiltinVLAPolicy.from_checkpoint(resolve_checkpoint(cfg.checkpoint), device=cfg.device)
 
 
 def _onnx(cfg: BackendConfig, _names: tuple[str, ...]) -> Policy:

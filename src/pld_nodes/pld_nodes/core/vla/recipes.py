@@ -1,9 +1,10 @@
-"""Recipes for deliberately imperfect built-in VLA base policies on sim Lift.
+"""Recipes for deliberately imperfect built-in VLA base policies on sim tasks (Lift, LIBERO).
 
 Residual RL needs a base policy that is decent but clearly improvable; these recipes (few
 clean demos, short state-based training) give 30-70 % closed-loop success within about two
 CPU minutes (flow ~10 s of training, AR ~100 s on one thread).
-Run ``python -m pld_nodes.core.vla.recipes --head flow --out /tmp/base_flow`` to rebuild one.
+Run ``python -m pld_nodes.core.vla.recipes --task lift --head flow --out /tmp/base_flow`` to
+rebuild one (``--task`` is any task with a recipe in ``IMPERFECT_BASE_RECIPES``).
 Success rates are measured numbers on one machine, not guarantees: float differences between
 CPUs or library versions change the trained weights and can move the rate by several points.
 """
@@ -27,12 +28,24 @@ _LOG = logging.getLogger(__name__)
 LIFT_OBJECT_STATE_DIM = 7  # cube position (3) + quaternion xyzw (4)
 
 
+def task_object_state_dim(task: str) -> int:
+    """Size of ``obs["object_state"]`` in ``task`` (from the env's observation space)."""
+    from sim_bridge.envs import make_env
+
+    env = make_env(task, render=False, privileged_state=True, seed=0)
+    try:
+        return int(env.observation_space["object_state"].shape[0])
+    finally:
+        env.close()
+
+
 @dataclass(frozen=True)
 class ImperfectBaseRecipe:
     """Everything that determines an imperfect base policy (state-only: proprio + object).
 
     Attributes:
         head: ``"flow"`` or ``"ar"``.
+        task: sim task with a scripted expert (``"lift"``, ``"libero_object/0"``, ...).
         demo_episodes: successful expert demos kept (env seeds ``demo_seed + i``).
         demo_noise_std: Gaussian noise the expert adds to its motion actions.
         demo_seed: env and expert seed of the demos.
@@ -59,6 +72,12 @@ class ImperfectBaseRecipe:
     eval_episodes: int = 30
     eval_seed: int = 1000
     expected_success: float = float("nan")
+    task: str = "lift"
+
+    @property
+    def name(self) -> str:
+        """Shipped name, e.g. ``lift_flow`` or ``libero_object_0_flow``."""
+        return f"{self.task.replace('/', '_')}_{self.head}"
 
     def __post_init__(self) -> None:
         if self.demo_episodes < 1 or self.steps < 1 or self.eval_episodes < 1:
@@ -73,20 +92,27 @@ class ImperfectBaseRecipe:
                 f"demo seeds from {self.demo_seed} may overlap eval seeds from {self.eval_seed}"
             )
 
-    def model_config(self) -> VLAConfig:
+    def model_config(self, object_state_dim: int | None = None) -> VLAConfig:
+        """Model config; ``object_state_dim`` defaults to the task env's (7 for Lift)."""
+        if object_state_dim is None:
+            object_state_dim = (
+                LIFT_OBJECT_STATE_DIM if self.task == "lift" else task_object_state_dim(self.task)
+            )
         return VLAConfig(
-            name=f"builtin-{self.head}-lift-imperfect",
+            name=f"builtin-{self.head}-{self.task.replace('/', '_')}-imperfect",
             head=self.head,
             horizon=self.horizon,
             use_object_state=True,
-            object_state_dim=LIFT_OBJECT_STATE_DIM,
+            object_state_dim=object_state_dim,
             hidden_dim=self.hidden_dim,
             ar_hidden=self.hidden_dim,
         )
 
-    def train_config(self, progress: bool = False) -> TrainConfig:
+    def train_config(
+        self, progress: bool = False, object_state_dim: int | None = None
+    ) -> TrainConfig:
         return TrainConfig(
-            model=self.model_config(),
+            model=self.model_config(object_state_dim),
             steps=self.steps,
             batch_size=self.batch_size,
             lr=self.lr,
@@ -105,6 +131,23 @@ IMPERFECT_LIFT_RECIPES: dict[str, ImperfectBaseRecipe] = {
     ),
 }
 
+IMPERFECT_BASE_RECIPES: dict[str, ImperfectBaseRecipe] = {
+    recipe.name: recipe
+    for recipe in (
+        *IMPERFECT_LIFT_RECIPES.values(),
+        # LIBERO_RECIPES_PLACEHOLDER
+    )
+}
+"""All recipes keyed by shipped name (``<task with / as _>_<head>``)."""
+
+
+def recipe_for(task: str, head: str) -> ImperfectBaseRecipe:
+    """The recipe for ``task`` and ``head``; KeyError lists what exists."""
+    name = f"{task.replace('/', '_')}_{head}"
+    if name not in IMPERFECT_BASE_RECIPES:
+        raise KeyError(f"no recipe {name!r}; available: {sorted(IMPERFECT_BASE_RECIPES)}")
+    return IMPERFECT_BASE_RECIPES[name]
+
 
 @dataclass(frozen=True)
 class ImperfectBase:
@@ -122,13 +165,27 @@ def build_imperfect_base(
     evaluate: bool = True,
     progress: bool = False,
 ) -> ImperfectBase:
-    """Collect demos, train, and (optionally) evaluate closed loop; resumes if interrupted."""
+    """Collect demos, train, and (optionally) evaluate closed loop; resumes if interrupted.
+
+    ``recipe`` may be a recipe, a Lift head (``"flow"``/``"ar"``) or a name from
+    ``IMPERFECT_BASE_RECIPES`` (``"libero_object_0_flow"``).
+    """
     if isinstance(recipe, str):
-        recipe = IMPERFECT_LIFT_RECIPES[recipe]
+        if recipe in IMPERFECT_LIFT_RECIPES:
+            recipe = IMPERFECT_LIFT_RECIPES[recipe]
+        elif recipe in IMPERFECT_BASE_RECIPES:
+            recipe = IMPERFECT_BASE_RECIPES[recipe]
+        else:
+            raise KeyError(
+                f"no recipe {recipe!r}; available: {sorted(IMPERFECT_LIFT_RECIPES)} (Lift heads)"
+                f" or {sorted(IMPERFECT_BASE_RECIPES)}"
+            )
     demos = collect_expert_demos(
-        "lift", recipe.demo_episodes, noise_std=recipe.demo_noise_std, seed=recipe.demo_seed
+        recipe.task, recipe.demo_episodes, noise_std=recipe.demo_noise_std, seed=recipe.demo_seed
     )
-    cfg = recipe.train_config(progress)
+    if not demos:
+        raise RuntimeError(f"the {recipe.task!r} expert produced no successful demo")
+    cfg = recipe.train_config(progress, object_state_dim=demos[0]["object_state"].shape[-1])
     dataset = EpisodeDataset(
         demos,
         recipe.horizon,
@@ -142,7 +199,7 @@ def build_imperfect_base(
         policy = BuiltinVLAPolicy.from_checkpoint(result.checkpoint, device="cpu")
         evaluation = evaluate_policy(
             policy,
-            "lift",
+            recipe.task,
             episodes=recipe.eval_episodes,
             seed=recipe.eval_seed,
             execute_k=recipe.execute_k,
@@ -152,12 +209,18 @@ def build_imperfect_base(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--head", choices=sorted(IMPERFECT_LIFT_RECIPES), default="flow")
+    tasks = sorted({r.task for r in IMPERFECT_BASE_RECIPES.values()})
+    parser.add_argument("--task", choices=tasks, default="lift", help="sim task")
+    parser.add_argument("--head", choices=["ar", "flow"], default="flow")
     parser.add_argument("--out", type=Path, required=True, help="training output directory")
     parser.add_argument("--no-eval", action="store_true", help="skip the closed-loop evaluation")
     args = parser.parse_args(argv)
+    try:
+        recipe = recipe_for(args.task, args.head)
+    except KeyError as err:
+        parser.error(str(err.args[0]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    base = build_imperfect_base(args.head, args.out, evaluate=not args.no_eval, progress=True)
+    base = build_imperfect_base(recipe, args.out, evaluate=not args.no_eval, progress=True)
     summary = {
         "recipe": asdict(base.recipe),
         "checkpoint": str(base.train.checkpoint),
