@@ -9,7 +9,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
 from pld_bringup.graph import NodeLaunch
-from pld_bringup.main_job import EpisodeDriver
+from pld_bringup.main_job import EpisodeDriver, ExpertActions
 from pld_interfaces.msg import Action, EpisodeStatus, StateVector
 from pld_interfaces.srv import ResetEpisode
 from pld_nodes.ros import qos
@@ -45,7 +45,7 @@ def test_scripted_episode_over_ros_succeeds(launch_graph, ros_probe) -> None:
     driver = EpisodeDriver(
         ros_probe.node,
         ("agentview", "robot0_eye_in_hand"),
-        lambda objects: make_expert("lift", noise_std=0.0, seed=0, object_names=objects),
+        ExpertActions(lambda objects: make_expert("lift", seed=0, object_names=objects)),
     )
     record = driver.run_episode(ros_probe, seed=5, timeout_s=30.0)
     assert record.success and record.reason == "success"
