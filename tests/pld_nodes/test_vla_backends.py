@@ -62,7 +62,7 @@ def expected_first_action(checkpoint: Path) -> np.ndarray:
     env = make_env("lift", render=False, privileged_state=True)
     obs, _ = env.reset(seed=SEED)
     env.close()
-    policy = BuiltinVLAPolicy.from_checkpoint(checkpoint, device="cpu")
+    policy = BuiltinVLAPolicy.from_checkpoint(checkpoint, device="cpu", num_threads=1)
     return policy.infer(
         PolicyObservation(
             proprio=obs["proprio"],

@@ -89,6 +89,18 @@ def test_bad_backend_config_is_a_startup_error(launch_graph, caplog) -> None:
     assert "needs a checkpoint path" in caplog.text
 
 
+def observation_publishers(ros_probe) -> dict:
+    """Publishers of the robot topics a state-based vla_node assembles, once it listens."""
+    pubs = {
+        "joints": ros_probe.publisher(JointState, "/robot/joint_states", qos.SENSOR),
+        "ee": ros_probe.publisher(PoseStamped, "/robot/ee_pose", qos.SENSOR),
+        "objects": ros_probe.publisher(StateVector, "/sim/object_state", qos.SENSOR),
+    }
+    for pub in pubs.values():
+        ros_probe.wait_for_subscribers(pub)
+    return pubs
+
+
 def publish_observation(ros_probe, pubs: dict, stamp_s: float, object_values: list[float]) -> None:
     """A hand-made robot observation (joint states, EE pose, object state) with one stamp."""
     from pld_nodes.core.observation import ARM_JOINT_NAMES, FINGER_JOINT_NAMES
@@ -115,13 +127,7 @@ def test_bad_observation_is_logged_and_the_node_keeps_running(launch_graph, ros_
     launcher = launch_graph(
         [NodeLaunch("vla", "pld_nodes", "vla_node", overrides=vla)], sink=lines.append
     )
-    pubs = {
-        "joints": ros_probe.publisher(JointState, "/robot/joint_states", qos.SENSOR),
-        "ee": ros_probe.publisher(PoseStamped, "/robot/ee_pose", qos.SENSOR),
-        "objects": ros_probe.publisher(StateVector, "/sim/object_state", qos.SENSOR),
-    }
-    for pub in pubs.values():
-        ros_probe.wait_for_subscribers(pub)
+    pubs = observation_publishers(ros_probe)
     actions = ros_probe.subscribe(Action, "/policy/base/action", qos.COMMAND)
     cube = [0.0, 0.0, 0.82, 0.0, 0.0, 0.0, 1.0]
     stamp = iter(1.0 + 0.05 * k for k in range(10_000))
@@ -152,13 +158,7 @@ def test_no_instruction_means_no_action(launch_graph, ros_probe) -> None:
     lines: list[str] = []
     vla = {"backend": {"kind": "expert", "task": "lift"}, "privileged_state": True}
     launch_graph([NodeLaunch("vla", "pld_nodes", "vla_node", overrides=vla)], sink=lines.append)
-    pubs = {
-        "joints": ros_probe.publisher(JointState, "/robot/joint_states", qos.SENSOR),
-        "ee": ros_probe.publisher(PoseStamped, "/robot/ee_pose", qos.SENSOR),
-        "objects": ros_probe.publisher(StateVector, "/sim/object_state", qos.SENSOR),
-    }
-    for pub in pubs.values():
-        ros_probe.wait_for_subscribers(pub)
+    pubs = observation_publishers(ros_probe)
     actions = ros_probe.subscribe(Action, "/policy/base/action", qos.COMMAND)
     deadline = time.monotonic() + 20.0
     k = 0

@@ -149,7 +149,7 @@ def _load_policy(opts: argparse.Namespace) -> Policy:
         return OnnxVLAPolicy(opts.checkpoint)
     from pld_nodes.core.vla.policy import BuiltinVLAPolicy
 
-    return BuiltinVLAPolicy.from_checkpoint(opts.checkpoint, device=opts.device)
+    return BuiltinVLAPolicy.from_checkpoint(opts.checkpoint, device=opts.device, num_threads=1)
 
 
 def _version() -> str:

@@ -29,6 +29,9 @@ class BackendConfig:
     onnx: the .onnx file (its .json sidecar next to it)."""
     device: str = "cpu"
     """builtin: torch device (cpu, cuda, cuda:1)."""
+    torch_threads: int = 1
+    """builtin on CPU: torch intra-op threads. 1 is fastest for the small built-in VLA on a
+    shared CPU (2 threads made the AR head 10-50x slower when other processes compete)."""
     host: str = "127.0.0.1"
     port: int = 8000
     api_key_env: str = ""
@@ -45,6 +48,8 @@ class BackendConfig:
             raise ValueError(f"backend kind must be one of {BACKEND_KINDS}, got {self.kind!r}")
         if self.kind in ("builtin", "onnx") and not self.checkpoint:
             raise ValueError(f"backend {self.kind!r} needs a checkpoint path")
+        if self.torch_threads < 1:
+            raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads}")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
         if not math.isfinite(self.connect_timeout_s) or self.connect_timeout_s <= 0:
@@ -70,7 +75,9 @@ def resolve_checkpoint(checkpoint: str) -> str:
 def _builtin(cfg: BackendConfig, _names: tuple[str, ...]) -> Policy:
     from pld_nodes.core.vla.policy import BuiltinVLAPolicy
 
-    return BuiltinVLAPolicy.from_checkpoint(resolve_checkpoint(cfg.checkpoint), device=cfg.device)
+    return BuiltinVLAPolicy.from_checkpoint(
+        resolve_checkpoint(cfg.checkpoint), device=cfg.device, num_threads=cfg.torch_threads
+    )
 
 
 def _onnx(cfg: BackendConfig, _names: tuple[str, ...]) -> Policy:
