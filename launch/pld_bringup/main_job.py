@@ -268,8 +268,9 @@ def write_report(cfg: JobConfig, records: list[EpisodeRecord], wall_s: float) ->
     fig, ax = plt.subplots(figsize=(6, 3))
     colors = ["tab:green" if r.success else "tab:red" for r in records]
     ax.bar([r.index for r in records], [r.steps for r in records], color=colors)
+    ax.set_xticks([r.index for r in records], [f"{r.index}\nseed {r.seed}" for r in records])
     ax.set_xlabel("episode")
-    ax.set_ylabel("steps (green = success)")
+    ax.set_ylabel("steps (green = success, red = not)")
     ax.set_title(f"{cfg.task}: {_policy_name(cfg)} over ROS")
     fig.tight_layout()
     fig.savefig(out / "episodes.png", dpi=100)
