@@ -38,6 +38,8 @@ from sim_bridge.envs.conventions import PROPRIO_LAYOUT
 # The sim publishes poses in its world frame (robot base axis-aligned at a fixed offset); the
 # Franka driver publishes in the robot base frame. Policies consume numbers, not frames.
 WORLD_FRAME = "world"
+LOCKSTEP_REPUBLISH_S = 0.5
+"""Lockstep: re-send the current observation after this long without a command."""
 
 
 class SimBridgeNode(Node):
@@ -80,8 +82,11 @@ class SimBridgeNode(Node):
         self.create_subscription(Action, "/robot/command", self._on_command, qos.COMMAND)
         self.create_service(ResetEpisode, "/episode/reset", self._on_reset)
         self.create_service(Trigger, "/episode/check_success", self._on_check_success)
+        self._last_publish = 0.0
         if cfg.step_mode == "realtime":
             self.create_timer(cfg.step_period_s, self._on_tick)
+        else:
+            self.create_timer(LOCKSTEP_REPUBLISH_S / 2, self._on_lockstep_idle)
         if cfg.reset_on_start:
             self._reset(None)
         self.get_logger().info(
@@ -114,6 +119,14 @@ class SimBridgeNode(Node):
             return
         if self.config.step_mode == "lockstep" and self.core.snapshot.state is EpisodeState.RUNNING:
             self._publish_step(self.core.step(action))
+
+    def _on_lockstep_idle(self) -> None:
+        # Sensor topics are best effort: if the one observation a lockstep consumer waits for
+        # was lost (e.g. published before its subscription matched), both sides would wait
+        # forever. Re-sending the same-stamp observation lets it complete; consumers drop
+        # stamps they already have.
+        if time.monotonic() - self._last_publish >= LOCKSTEP_REPUBLISH_S:
+            self._publish_observation()
 
     def _on_tick(self) -> None:
         if self.core.snapshot.state is EpisodeState.RUNNING:
@@ -160,6 +173,7 @@ class SimBridgeNode(Node):
         obs = self.core.obs
         if obs is None:
             return
+        self._last_publish = time.monotonic()
         stamp = self._stamp()
         if self._clock_pub is not None:
             self._clock_pub.publish(Clock(clock=stamp))

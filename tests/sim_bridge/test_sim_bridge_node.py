@@ -29,6 +29,15 @@ def bridge_node(**overrides) -> list[NodeLaunch]:
     return [NodeLaunch("sim_bridge", "sim_bridge", "sim_bridge_node", overrides=params)]
 
 
+def stamp_of(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+def at_step(msg, k: int, period: float = 0.05) -> bool:
+    """True if ``msg`` is stamped at sim time ``k * period`` (lockstep / sim-time mode)."""
+    return abs(stamp_of(msg) - k * period) < 1e-9
+
+
 def first_status(ros_probe, timeout_s: float = 60.0) -> EpisodeStatus:
     log = ros_probe.subscribe(EpisodeStatus, "/episode/status", qos.LATCHED)
     return log.wait_for(lambda m: m.state == "running", timeout_s=timeout_s)[0]
@@ -149,10 +158,10 @@ def test_images_over_ros_equal_the_env_rendering(launch_graph, ros_probe) -> Non
     actions = [[0.3, 0.0, -0.2, 0.0, 0.0, 0.0, -1.0], [0.0, 0.4, 0.0, 0.0, 0.0, 0.0, 1.0]]
     received = []
     for k, action in enumerate(actions, start=1):
-        n = len(images.items)
         send(ros_probe, pub, action)
-        received.append(image_from_msg(images.wait_for(timeout_s=20.0, count=n + 1)[-1]))
-        assert k == len(received)
+        # Lockstep stamps are sim time: startup reset + service reset, then k steps of 1/20 s.
+        msg = images.wait_for(lambda m, k=k: at_step(m, k + 2), timeout_s=20.0)[0]
+        received.append(image_from_msg(msg))
     env = make_env("lift", camera_names=("agentview",), image_size=(64, 64), seed=0)
     env.reset(seed=3)
     expected = [env.step(np.asarray(a, np.float32))[0]["images"]["agentview"] for a in actions]
@@ -174,11 +183,20 @@ def test_sim_time_mode_publishes_clock_and_stamps_with_it(launch_graph, ros_prob
     reply = ros_probe.call(ResetEpisode, "/episode/reset", ResetEpisode.Request(seed=1))
     assert reply.success
     for k in range(1, 4):
-        n = len(joints.items)
         send(ros_probe, pub, [0.0] * 6 + [-1.0])
-        msg = joints.wait_for(timeout_s=10.0, count=n + 1)[-1]
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         # Startup reset + service reset take one period each, then k steps of 1/20 s.
-        assert stamp == pytest.approx((k + 2) * 0.05, abs=1e-9)
+        joints.wait_for(lambda m, k=k: at_step(m, k + 2), timeout_s=10.0)
+    later = [m for m in joints.items if stamp_of(m) > 5 * 0.05 + 1e-9]
+    assert later == []  # no step without a command
     ticks = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clock.wait_for(count=3)]
     assert ticks == sorted(ticks)
+
+
+def test_lockstep_resends_the_observation_a_late_subscriber_missed(launch_graph, ros_probe) -> None:
+    """A lost best-effort observation must not deadlock lockstep (sim waits for a command,
+    the policy waits for the observation): while idle, the bridge re-sends it, same stamp."""
+    launch_graph(bridge_node(camera_names=[], reset_on_start=False))
+    ros_probe.call(ResetEpisode, "/episode/reset", ResetEpisode.Request(seed=2), timeout_s=60.0)
+    late = ros_probe.subscribe(JointState, "/robot/joint_states", qos.SENSOR)  # after the reset
+    msgs = late.wait_for(timeout_s=5.0, count=2)
+    assert all(at_step(m, 1) for m in msgs)  # the reset observation again, not a new step
