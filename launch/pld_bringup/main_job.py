@@ -94,24 +94,29 @@ def _parse(argv: list[str] | None) -> JobConfig:
 
 
 class ExpertActions:
-    """The sim's scripted expert, computed in this process from the observed state."""
+    """The sim's scripted expert (``ExpertPolicy``), computed in this process from the observed
+    state; built on the first observation, when the object names are known."""
 
     source = "scripted_expert"
 
-    def __init__(self, make_expert) -> None:
-        """``make_expert(object_names)`` builds the expert once the objects are known."""
-        self._make_expert = make_expert
-        self._expert = None
+    def __init__(self, task: str, noise_std: float = 0.0, seed: int | None = None) -> None:
+        self._args = (task, noise_std, seed)
+        self._policy = None
 
     def start_episode(self, obs) -> None:
-        if self._expert is None:
-            from pld_nodes.core.observation import objects_of
+        from pld_nodes.core.policy.expert_policy import ExpertPolicy
 
-            self._expert = self._make_expert(objects_of(obs.object_state_names))
-        self._expert.reset(_env_obs(obs), {})
+        if self._policy is None:
+            task, noise_std, seed = self._args
+            self._policy = ExpertPolicy(task, obs.object_state_names, noise_std, seed)
+        self._policy.reset()
 
     def action_for(self, obs, timeout_s: float):
-        return self._expert.act(_env_obs(obs))
+        from pld_nodes.core.policy.interface import PolicyObservation
+
+        return self._policy.infer(
+            PolicyObservation(proprio=obs.proprio, instruction="", object_state=obs.object_state)
+        )[0]
 
 
 class BaseActions:
@@ -244,13 +249,6 @@ class EpisodeDriver:
         )
 
 
-def _env_obs(obs) -> dict:
-    env_obs = {"proprio": obs.proprio, "object_state": obs.object_state}
-    if obs.images:
-        env_obs["images"] = obs.images
-    return env_obs
-
-
 def _policy_name(cfg: JobConfig) -> str:
     return f"base VLA ({cfg.vla_config})" if cfg.policy == "base" else "scripted expert"
 
@@ -308,7 +306,6 @@ def main(argv: list[str] | None = None) -> int:
     from rich.progress import Progress
 
     from pld_bringup.probe import RosProbe
-    from sim_bridge.envs.experts import make_expert
 
     cfg = _parse(argv)
     logging.basicConfig(level=logging.INFO, format="[pld-run] %(message)s")
@@ -337,11 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             actions = (
                 BaseActions(probe.node)
                 if cfg.policy == "base"
-                else ExpertActions(
-                    lambda objects: make_expert(
-                        cfg.task, noise_std=cfg.expert_noise, seed=cfg.seed, object_names=objects
-                    )
-                )
+                else ExpertActions(cfg.task, cfg.expert_noise, cfg.seed)
             )
             driver = EpisodeDriver(probe.node, camera_names, actions)
             with Progress() as bar:

@@ -13,7 +13,6 @@ from pld_bringup.main_job import EpisodeDriver, ExpertActions
 from pld_interfaces.msg import Action, EpisodeStatus, StateVector
 from pld_interfaces.srv import ResetEpisode
 from pld_nodes.ros import qos
-from sim_bridge.envs.experts import make_expert
 
 pytestmark = pytest.mark.ros
 
@@ -54,7 +53,7 @@ def test_scripted_episode_over_ros_succeeds(launch_graph, ros_probe) -> None:
     driver = EpisodeDriver(
         ros_probe.node,
         ("agentview", "robot0_eye_in_hand"),
-        ExpertActions(lambda objects: make_expert("lift", seed=0, object_names=objects)),
+        ExpertActions("lift", seed=0),
     )
     record = driver.run_episode(ros_probe, seed=5, timeout_s=30.0)
     assert record.success and record.reason == "success"

@@ -25,7 +25,6 @@ from pld_nodes.core.vla.text import HashTokenizer
 from pld_nodes.core.vla.train import TrainConfig, TrainResult, train_sft
 
 _LOG = logging.getLogger(__name__)
-LIFT_OBJECT_STATE_DIM = 7  # cube position (3) + quaternion xyzw (4)
 
 
 def task_object_state_dim(task: str) -> int:
@@ -95,9 +94,7 @@ class ImperfectBaseRecipe:
     def model_config(self, object_state_dim: int | None = None) -> VLAConfig:
         """Model config; ``object_state_dim`` defaults to the task env's (7 for Lift)."""
         if object_state_dim is None:
-            object_state_dim = (
-                LIFT_OBJECT_STATE_DIM if self.task == "lift" else task_object_state_dim(self.task)
-            )
+            object_state_dim = task_object_state_dim(self.task)
         return VLAConfig(
             name=f"builtin-{self.head}-{self.task.replace('/', '_')}-imperfect",
             head=self.head,
