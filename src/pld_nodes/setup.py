@@ -29,7 +29,10 @@ setup(
         "console_scripts": [
             "health_monitor_node = pld_nodes.health_monitor_node:main",
             "vla_node = pld_nodes.vla_node:main",
+            "residual_node = pld_nodes.residual_node:main",
+            "learner_node = pld_nodes.learner_node:main",
             "pld-vla = pld_nodes.tools.vla:main",
+            "pld-residual = pld_nodes.tools.residual:main",
         ],
     },
 )
