@@ -68,6 +68,8 @@ class LearnerNode(Node):
             raise
 
     def _on_weights(self, version: int, xi: float, blob: bytes) -> None:
+        if not self.context.ok():  # shutting down (SIGINT): the checkpoint still gets written
+            return
         msg = PolicyWeights(
             version=version,
             xi=float(xi),
@@ -76,9 +78,15 @@ class LearnerNode(Node):
             data=blob,
         )
         msg.header.stamp = self.get_clock().now().to_msg()
-        self._weights_pub.publish(msg)
+        try:
+            self._weights_pub.publish(msg)
+        except Exception:  # rclpy's RCLError when the context closed between check and publish
+            if self.context.ok():
+                raise
 
     def _on_status(self, status: dict[str, Any]) -> None:
+        if not self.context.ok():
+            return
         out = DiagnosticArray()
         out.header.stamp = self.get_clock().now().to_msg()
         out.status.append(

@@ -23,6 +23,7 @@ from pld_nodes.core.observation import Observation
 from pld_nodes.core.residual.checkpoint import WeightsError
 from pld_nodes.core.residual.inference import HotSwapResidual, StampPairer
 from pld_nodes.ros import qos
+from pld_nodes.ros.conversions import stamp_from_seconds
 from pld_nodes.ros.node_main import run_node
 from pld_nodes.ros.params import declare_config
 from pld_nodes.ros.robot_observer import RobotObserver
@@ -75,6 +76,8 @@ class ResidualNode(Node):
         self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="weights")
         self._published = 0
         self._errors = 0
+        self._observations = 0
+        self._base_actions = 0
         self._pub = self.create_publisher(Action, "/policy/residual/action", qos.COMMAND)
         self._diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(Action, "/policy/base/action", self._on_base, qos.COMMAND)
@@ -87,12 +90,14 @@ class ResidualNode(Node):
 
     # ------------------------------------------------------------------ control path
     def _on_observation(self, obs: Observation) -> None:
-        stamp = round(obs.stamp_s * 1e9)
+        self._observations += 1
+        stamp = _stamp_ns(stamp_from_seconds(obs.stamp_s))  # exactly as vla_node stamps
         base = self._pairer.add_observation(stamp, obs)
         if base is not None:
             self._compute(obs, base)
 
     def _on_base(self, msg: Action) -> None:
+        self._base_actions += 1
         obs = self._pairer.add_base_action(_stamp_ns(msg.header.stamp), msg)
         if obs is not None:
             self._compute(obs, msg)
@@ -144,6 +149,8 @@ class ResidualNode(Node):
                 KeyValue(key="xi", value=f"{r.xi:.3f}"),
                 KeyValue(key="swaps", value=str(r.swaps)),
                 KeyValue(key="rejected", value=str(r.rejected)),
+                KeyValue(key="observations", value=str(self._observations)),
+                KeyValue(key="base_actions", value=str(self._base_actions)),
                 KeyValue(key="published", value=str(self._published)),
                 KeyValue(key="input_errors", value=str(self._errors)),
                 KeyValue(key="unpaired_dropped", value=str(self._pairer.dropped)),
