@@ -65,6 +65,7 @@ class ResidualSAC:
         self.alpha_opt = adamw([self.log_alpha], lr=c.temperature_lr, weight_decay=0.0)
         self.critic_updates = 0
         self.actor_updates = 0
+        self.online_updates = 0
 
     # ------------------------------------------------------------------ setup / acting
     @property
@@ -234,10 +235,16 @@ class ResidualSAC:
         }
 
     def update(self, batch: Batch, xi: float, cql_alpha: float | None = None) -> dict[str, float]:
-        """One critic update; every ``critic_actor_ratio``-th call also updates the actor."""
+        """One critic update; every ``critic_actor_ratio``-th call also updates the actor (after
+        the first ``actor_delay_updates`` calls)."""
         alpha = self.config.online_calql_alpha if cql_alpha is None else cql_alpha
         metrics = self.update_critic(batch, xi, alpha)
-        if self.critic_updates % self.config.critic_actor_ratio == 0:
+        self.online_updates += 1
+        c = self.config
+        if (
+            self.online_updates > c.actor_delay_updates
+            and self.online_updates % c.critic_actor_ratio == 0
+        ):
             metrics |= self.update_actor(batch, xi)
         return metrics
 

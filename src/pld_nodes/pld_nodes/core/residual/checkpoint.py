@@ -194,6 +194,7 @@ def save_learner_checkpoint(
         "sac_config": dataclasses.asdict(agent.config),
         "critic_updates": agent.critic_updates,
         "actor_updates": agent.actor_updates,
+        "online_updates": agent.online_updates,
         "param_groups": groups,
         "state": state,
     }
@@ -243,4 +244,5 @@ def load_learner_checkpoint(path: str | Path, agent: ResidualSAC) -> dict[str, A
         _restore_optimizer(name, opt, tensors, doc["param_groups"][name])
     agent.critic_updates = int(doc["critic_updates"])
     agent.actor_updates = int(doc["actor_updates"])
+    agent.online_updates = int(doc.get("online_updates", 0))
     return dict(doc["state"])

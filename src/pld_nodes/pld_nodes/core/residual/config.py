@@ -72,6 +72,9 @@ class SACConfig:
     critic_layers: int = 3
     critic_actor_ratio: int = 2
     """Critic updates per actor (and temperature) update."""
+    actor_delay_updates: int = 0
+    """Online critic updates before the actor starts to learn, so the critic first sees the
+    effect of exploratory actions instead of steering the actor with its offline guess."""
     updates_per_step: int = 1
     """Critic updates per environment step (update-to-data ratio)."""
     init_temperature: float = 0.01
@@ -103,8 +106,8 @@ class SACConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.buffer_capacity < self.batch_size:
             raise ConfigError("buffer_capacity must be >= batch_size")
-        if self.calql_steps < 0:
-            raise ConfigError(f"calql_steps must be >= 0, got {self.calql_steps}")
+        if self.calql_steps < 0 or self.actor_delay_updates < 0:
+            raise ConfigError("calql_steps and actor_delay_updates must be >= 0")
         require_finite("gamma", self.gamma, low=0.0, high=1.0, low_inclusive=False)
         require_finite("tau", self.tau, low=0.0, high=1.0, low_inclusive=False)
         require_finite("offline_fraction", self.offline_fraction, low=0.0, high=1.0)

@@ -1,0 +1,29 @@
+"""The shipped node parameter files build the dataclasses their nodes declare."""
+
+from pathlib import Path
+
+import yaml
+
+from pld_nodes.core.config import from_mapping
+from pld_nodes.core.residual.config import ResidualPolicyConfig, SACConfig
+from pld_nodes.core.residual.service import LearnerServiceConfig
+from pld_nodes.residual_node import ResidualNodeConfig
+
+NODES = Path(__file__).resolve().parents[2] / "launch" / "config" / "nodes"
+
+
+def params(name: str) -> dict:
+    return yaml.safe_load((NODES / name).read_text())["/**"]["ros__parameters"]
+
+
+def test_residual_config_file() -> None:
+    cfg = from_mapping(ResidualNodeConfig, params("residual.yaml"))
+    assert cfg.stochastic and cfg.use_object_state
+
+
+def test_learner_config_file() -> None:
+    values = params("learner_lift.yaml")
+    policy = from_mapping(ResidualPolicyConfig, values.pop("policy"))
+    sac = from_mapping(SACConfig, values.pop("sac"))
+    service = from_mapping(LearnerServiceConfig, values)
+    assert policy.xi == 0.5 and sac.batch_size == 256 and service.publish_every_updates == 50
