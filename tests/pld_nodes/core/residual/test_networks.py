@@ -56,7 +56,7 @@ def test_executed_action_stays_in_range_and_within_xi_of_the_base(base, residual
 @settings(max_examples=30, deadline=None)
 @given(state=arrays(np.float32, (8, 23), elements=finite))
 def test_sampled_residuals_are_bounded_with_finite_log_probs(state) -> None:
-    actor = ResidualActor(LAYOUT, ResidualPolicyConfig(init_log_std=0.5))
+    actor = ResidualActor(LAYOUT, ResidualPolicyConfig(init_log_std=0.5, log_std_max=1.0))
     for p in actor.trunk.parameters():  # a trained-looking actor, not the zero init
         torch.nn.init.normal_(p, std=0.5)
     residual, logp = actor(torch.from_numpy(state), {}, torch.zeros(8, 7))
@@ -67,7 +67,7 @@ def test_sampled_residuals_are_bounded_with_finite_log_probs(state) -> None:
 def test_log_prob_matches_change_of_variables() -> None:
     """The stable tanh-Jacobian form equals log N(u) - sum log(1 - tanh(u)^2)."""
     torch.manual_seed(0)
-    actor = ResidualActor(LAYOUT, ResidualPolicyConfig(init_log_std=-0.5))
+    actor = ResidualActor(LAYOUT, ResidualPolicyConfig(init_log_std=-0.5, log_std_max=1.0))
     state, base = torch.randn(4, 23), torch.zeros(4, 7)
     torch.manual_seed(1)
     _, logp = actor(state, {}, base)

@@ -31,10 +31,16 @@ class ResidualPolicyConfig:
     actor_activation: str = "tanh"
     """The paper uses tanh in the actor; critics always use ReLU. LayerNorm after every layer."""
     init_log_std: float = -1.0
-    """Initial log std of the Gaussian before tanh (its layer starts at zero like the mean), so
-    early exploration stays near the base action. Deviation: the paper does not state it."""
+    """Initial log std of the Gaussian before tanh (its layer starts at zero like the mean).
+    Not stated in the paper."""
     log_std_min: float = -5.0
-    log_std_max: float = 1.0
+    log_std_max: float = -1.0
+    """Upper bound of the log std (soft clamp). With the default init at this bound the
+    exploration noise stays at std 0.37 before tanh (the clamp's gradient vanishes there), like
+    the fixed exploration noise of TD3-style residual RL. Measured on Lift (same seed, 20
+    validation episodes per point): bound 1.0 let the noise grow and success fell from 55 % to
+    5 % within 4k online steps; init -2 (std 0.14) collapsed to 0 %; this setting rose
+    steadily 55 -> 95 % in 20k online steps."""
     xi: float = 0.5
     """Residual scale: executed action = clip(a_base + xi * a_residual, -1, 1)."""
 
@@ -93,8 +99,9 @@ class SACConfig:
     rewards (Q <= 1): measured on Lift base rollouts, 1.0 drove Q of the data actions to 3.0
     for Monte-Carlo returns of 0.8 within 1000 steps; 0.1 rose towards the returns with
     random actions kept far below."""
-    calql_actions: int = 10
-    """Sampled actions per state for the CQL log-sum-exp (random, pi(s), pi(s'))."""
+    calql_actions: int = 4
+    """Sampled actions per state for the CQL log-sum-exp (random, pi(s), pi(s')). Cal-QL uses
+    10; 4 costs 120 ms instead of 290 ms per batch-256 step on a CPU core."""
     calql_steps: int = 2000
     """Critic pretraining steps on the offline buffer before online RL (0 = none)."""
     online_calql_alpha: float = 0.0

@@ -21,6 +21,7 @@ import numpy as np
 from pld_nodes.core.residual.rollout import ChunkedBase, StateSpec
 from pld_nodes.core.residual.trainer import (
     NO_BASE,
+    VALIDATION_SEED_OFFSET,
     ResidualTrainer,
     TrainConfig,
     TrainResult,
@@ -119,8 +120,11 @@ def write_report(cfg: TrainConfig, arms: dict[str, ArmSummary], out: Path) -> Pa
         f"{cfg.offline_episodes} successful base rollouts for the offline buffer, "
         f"{cfg.sac.calql_steps} Cal-QL steps, {cfg.warmup_episodes} warm-up episodes, "
         f"batch {cfg.sac.batch_size}, UTD {cfg.sac.updates_per_step}, "
-        f"critic:actor {cfg.sac.critic_actor_ratio}. Final evaluation: deterministic residual, "
-        f"env seeds {cfg.eval_seed}–{cfg.eval_seed + cfg.final_eval_episodes - 1} for every arm.",
+        f"critic:actor {cfg.sac.critic_actor_ratio}. Final (test) evaluation: deterministic "
+        f"residual{' of the best validated actor' if cfg.select_best else ''}, env seeds "
+        f"{cfg.eval_seed}–{cfg.eval_seed + cfg.final_eval_episodes - 1} for every arm; the "
+        f"learning curves are validation evaluations ({cfg.eval_episodes} episodes each, seeds "
+        f"from {cfg.eval_seed + VALIDATION_SEED_OFFSET}, disjoint from the test seeds).",
         "",
         "| arm | final success | env steps used | env steps to first eval >= "
         f"{SUCCESS_THRESHOLD:.0%} | wall time |",
@@ -138,8 +142,8 @@ def write_report(cfg: TrainConfig, arms: dict[str, ArmSummary], out: Path) -> Pa
         "",
         "![learning curves](learning_curves.png)",
         "",
-        "Env steps count every simulated step the arm took (probe and warm-up included); the "
-        f"periodic evaluations use {cfg.eval_episodes} episodes each. Per-arm details: "
+        "Env steps count every simulated step the arm took (probe and warm-up included). "
+        "Per-arm details: "
         "`pld_residual/` and `sac_scratch/` (config.json, metrics.jsonl, TensorBoard logs, "
         "checkpoints, the episode store, residual_actor.safetensors).",
     ]
@@ -164,7 +168,7 @@ def _plot(arms: dict[str, ArmSummary], path: Path) -> None:
         ax.axhline(arms["base"].final_success, color="tab:gray", ls="--", label="base alone")
     ax.axhline(SUCCESS_THRESHOLD, color="tab:green", ls=":", lw=1, label=f"{SUCCESS_THRESHOLD:.0%}")
     ax.set_xlabel("environment steps (incl. probe and warm-up)")
-    ax.set_ylabel("success rate (deterministic eval)")
+    ax.set_ylabel("success rate (validation episodes)")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

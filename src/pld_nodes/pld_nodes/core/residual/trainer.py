@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from pld_nodes.core.episode_store import EpisodeStore
+from pld_nodes.core.residual.checkpoint import actor_from_bytes, actor_to_bytes
 from pld_nodes.core.residual.config import ResidualPolicyConfig, SACConfig, xi_at
 from pld_nodes.core.residual.learner import ResidualLearner, layout_for
 from pld_nodes.core.residual.rollout import ChunkedBase, StateSpec, run_episode
@@ -35,6 +36,9 @@ _LOG = logging.getLogger(__name__)
 NO_BASE = "none"
 TRAIN_SEED_OFFSET = 100_000
 """Training episodes use env seeds from here on, disjoint from evaluation seeds (1000+)."""
+VALIDATION_SEED_OFFSET = 50_000
+"""Periodic (validation) evaluations use eval_seed + this + i: disjoint from the final test."""
+BEST_ACTOR_FILE = "best_actor.safetensors"
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,8 @@ class TrainConfig:
     probe_max_episodes: int = 400
     warmup_episodes: int = 20
     """Base-only episodes into the online buffer before RL (paper: 100 (?))."""
-    online_env_steps: int = 30_000
-    eval_every_steps: int = 5_000
+    online_env_steps: int = 40_000
+    eval_every_steps: int = 4_000
     eval_episodes: int = 20
     final_eval_episodes: int = 50
     eval_seed: int = 1000
@@ -61,6 +65,9 @@ class TrainConfig:
     ``online_env_steps`` limits it. Used to give baselines the same budget."""
     stop_at_success: float = 1.01
     """Stop online RL early once a periodic evaluation reaches this success rate (> 1 = never)."""
+    select_best: bool = True
+    """Final evaluation and export use the actor of the best periodic evaluation (run on
+    validation seeds disjoint from the final test seeds); False = the last actor."""
     xi_start: float = 0.5
     xi_ramp_steps: int = 0
     checkpoint_keep: int = 2
@@ -280,14 +287,21 @@ class ResidualTrainer:
             bar.update(1)
         bar.close()
 
-    def _evaluate(self, n: int, xi: float) -> list[bool]:
+    def _evaluate(self, n: int, xi: float, first_seed: int, actor: Any = None) -> list[bool]:
+        """Deterministic success of ``actor`` (default: the learner's) on n seeded episodes."""
         assert self.learner is not None
         learner = self.learner
 
         def residual(state: np.ndarray, base: np.ndarray) -> np.ndarray:
-            return learner.act(state, base, deterministic=True)
+            if actor is None:
+                return learner.act(state, base, deterministic=True)
+            with torch.inference_mode():
+                out, _ = actor(
+                    torch.from_numpy(state)[None], {}, torch.from_numpy(base)[None], True
+                )
+            return out[0].numpy()
 
-        seeds = [self.cfg.eval_seed + i for i in range(n)]
+        seeds = [first_seed + i for i in range(n)]
         return evaluate(
             self.env, self.base, residual, seeds=seeds, xi=xi, state_spec=self.state_spec
         )
@@ -329,7 +343,7 @@ class ResidualTrainer:
     def _periodic_eval(self, online_steps: int, xi: float, t_start: float) -> bool:
         cfg = self.cfg
         assert self.learner is not None
-        successes = self._evaluate(cfg.eval_episodes, xi)
+        successes = self._evaluate(cfg.eval_episodes, xi, cfg.eval_seed + VALIDATION_SEED_OFFSET)
         point = EvalPoint(
             env_steps=self.env_steps,
             online_steps=online_steps,
@@ -340,8 +354,16 @@ class ResidualTrainer:
         self.curve.append(point)
         self._log(point.env_steps, {"eval/success": point.success_rate, "xi": xi, **self.metrics})
         _LOG.info("eval at %d env steps: success %.2f", point.env_steps, point.success_rate)
+        if point.success_rate >= self._best_success():  # ties: the later, more trained actor
+            blob = actor_to_bytes(self.learner.agent.actor, len(self.curve), xi)
+            (self.out / BEST_ACTOR_FILE).write_bytes(blob)
+            (self.out / BEST_ACTOR_FILE).with_suffix(".json").write_text(json.dumps(asdict(point)))
         self.learner.save(str(self.out / "checkpoints"), self._state(), cfg.checkpoint_keep)
         return point.success_rate >= cfg.stop_at_success
+
+    def _best_success(self) -> float:
+        meta = (self.out / BEST_ACTOR_FILE).with_suffix(".json")
+        return json.loads(meta.read_text())["success_rate"] if meta.exists() else -1.0
 
     def _state(self) -> dict[str, Any]:
         return {"curve": [asdict(p) for p in self.curve], "xi": self.cfg.policy.xi}
@@ -373,10 +395,20 @@ class ResidualTrainer:
             self._periodic_eval(0, cfg.xi_start, t0)
         self._online(t0)
         xi = xi_at(self._count("online")[2], cfg.policy.xi, cfg.xi_start, cfg.xi_ramp_steps)
-        final = self._evaluate(cfg.final_eval_episodes, xi)
         assert self.learner is not None
         self.learner.save(str(self.out / "checkpoints"), self._state(), cfg.checkpoint_keep)
-        (self.out / "residual_actor.safetensors").write_bytes(self.learner.next_weights(xi)[1])
+        best = self.out / BEST_ACTOR_FILE
+        if cfg.select_best and best.exists():
+            blob = best.read_bytes()
+            chosen = json.loads(best.with_suffix(".json").read_text())
+            _LOG.info("final evaluation of the best validated actor: %s", chosen)
+            final = self._evaluate(
+                cfg.final_eval_episodes, xi, cfg.eval_seed, actor_from_bytes(blob).actor
+            )
+        else:
+            blob = self.learner.next_weights(xi)[1]
+            final = self._evaluate(cfg.final_eval_episodes, xi, cfg.eval_seed)
+        (self.out / "residual_actor.safetensors").write_bytes(blob)
         result = TrainResult(
             out_dir=self.out,
             curve=self.curve,
