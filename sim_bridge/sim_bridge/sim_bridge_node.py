@@ -76,7 +76,7 @@ class SimBridgeNode(Node):
         self._ee = self.create_publisher(PoseStamped, "/robot/ee_pose", qos.SENSOR)
         self._gripper = self.create_publisher(JointState, "/robot/gripper", qos.SENSOR)
         self._objects = self.create_publisher(StateVector, "/sim/object_state", qos.SENSOR)
-        self._status = self.create_publisher(EpisodeStatus, "/episode/status", qos.LATCHED)
+        self._status = self.create_publisher(EpisodeStatus, "/episode/status", qos.EPISODE_STATUS)
         self._instruction = self.create_publisher(String, "/task/instruction", qos.LATCHED)
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if cfg.publish_clock else None
         self.create_subscription(Action, "/robot/command", self._on_command, qos.COMMAND)

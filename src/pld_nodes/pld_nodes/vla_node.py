@@ -130,7 +130,11 @@ class VlaNode(Node):
             self._pool.submit(self._infer, runner)
 
     def _publish_action(self, action, stamp_s: float, runner: PolicyRunner) -> None:
-        msg = Action(action=[float(v) for v in action], source="base")
+        msg = Action(
+            action=[float(v) for v in action],
+            source="base",
+            policy_version=int(runner.policy.spec.version),
+        )
         msg.header.stamp = stamp_from_seconds(stamp_s)
         self._action_pub.publish(msg)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image, JointState
 
 from pld_interfaces.msg import StateVector
@@ -47,7 +48,10 @@ class RobotObserver:
         on_observation: Callable[[Observation], None],
         camera_names: Sequence[str] = (),
         privileged_state: bool = False,
+        qos_profile: QoSProfile = qos.SENSOR,
     ) -> None:
+        """``qos_profile``: SENSOR for control (newest wins); a recorder, which must see every
+        step, passes a deeper best-effort queue (``qos.SENSOR_RECORDING``)."""
         self._node = node
         self._on_observation = on_observation
         parts = ["joints", "ee", *(f"camera:{c}" for c in camera_names)]
@@ -55,21 +59,21 @@ class RobotObserver:
             parts.append("objects")
         self._assembler = StampAssembler(parts)
         node.create_subscription(
-            JointState, "/robot/joint_states", lambda m: self._add(m, "joints", m), qos.SENSOR
+            JointState, "/robot/joint_states", lambda m: self._add(m, "joints", m), qos_profile
         )
         node.create_subscription(
-            PoseStamped, "/robot/ee_pose", lambda m: self._add(m, "ee", m), qos.SENSOR
+            PoseStamped, "/robot/ee_pose", lambda m: self._add(m, "ee", m), qos_profile
         )
         if privileged_state:
             node.create_subscription(
-                StateVector, "/sim/object_state", lambda m: self._add(m, "objects", m), qos.SENSOR
+                StateVector, "/sim/object_state", lambda m: self._add(m, "objects", m), qos_profile
             )
         for cam in camera_names:
             node.create_subscription(
                 Image,
                 f"/cameras/{cam}/image_raw",
                 lambda m, c=cam: self._add(m, f"camera:{c}", m),
-                qos.SENSOR,
+                qos_profile,
             )
 
     def _add(self, msg: object, part: str, value: object) -> None:
