@@ -149,9 +149,9 @@ class RecorderNode(Node):
         while self._to_finish:
             msg, since = self._to_finish[0]
             complete = self.sync.paired(int(msg.episode_index)) >= int(msg.step)
-            if msg.state == "committed" and not complete:
-                if time.monotonic() - since < self.config.commit_grace_s:
-                    return
+            waiting = time.monotonic() - since < self.config.commit_grace_s
+            if msg.state == "committed" and not complete and waiting:
+                return
             self._to_finish.popleft()
             self._finish(msg)
 
