@@ -92,7 +92,7 @@ class StepSynchronizer:
         if key is None:
             ep.waiting[record.stamp_ns] = record
         else:
-            ep.steps.append((record, self._observations[key]))
+            ep.steps.append((record, self._observations.pop(key)))  # each observation once
 
     def paired(self, episode: int) -> int:
         """Steps of ``episode`` with both the arbiter record and the observation."""
