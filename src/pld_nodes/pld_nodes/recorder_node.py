@@ -148,7 +148,10 @@ class RecorderNode(Node):
         """Finish lifecycle-final episodes in order once all their steps are paired."""
         while self._to_finish:
             msg, since = self._to_finish[0]
-            complete = self.sync.paired(int(msg.episode_index)) >= int(msg.step)
+            paired = self.sync.paired(int(msg.episode_index))
+            # zero paired steps: an episode from before this recorder started (lifecycle
+            # history is transient-local) — nothing to wait for
+            complete = paired == 0 or paired >= int(msg.step)
             waiting = time.monotonic() - since < self.config.commit_grace_s
             if msg.state == "committed" and not complete and waiting:
                 return
@@ -176,7 +179,10 @@ class RecorderNode(Node):
             steps, lifecycle, camera_names=self.config.camera_names, software_version=__version__
         )
         if built is None:
-            self.get_logger().warning(f"episode {msg.episode_index} committed with no steps")
+            self.get_logger().warning(
+                f"episode {msg.episode_index} committed, but this recorder saw none of its steps "
+                "(it started later): not recorded"
+            )
             return
         self.writer.submit(*built)
 

@@ -54,9 +54,9 @@ def validate_action(
     outside = (arr < low - tolerance) | (arr > high + tolerance)
     if outside.any() and not clip_out_of_range:
         idx = np.flatnonzero(outside).tolist()
-        raise InvalidAction(
-            "out of range", f"indices {idx} = {arr[idx].round(4).tolist()} not in [{low}, {high}]"
-        )
+        with np.errstate(over="ignore"):  # rounding 1e308 for the message must not warn
+            shown = arr[idx].round(4).tolist()
+        raise InvalidAction("out of range", f"indices {idx} = {shown} not in [{low}, {high}]")
     return np.clip(arr, low, high)
 
 

@@ -47,6 +47,9 @@ class ResidualSAC:
         self.device = torch.device(device)
         c = sac_config
         self.actor = ResidualActor(layout, policy_config).to(self.device)
+        self.actor_ema = copy.deepcopy(self.actor).requires_grad_(False)
+        """Polyak average of the actor (``actor_ema_tau``): what is evaluated and deployed when
+        enabled, so the deployed residual does not jump with every actor step."""
         self.critic = Critic(layout, policy_config, c.critic_hidden_dim, c.critic_layers).to(
             self.device
         )
@@ -76,8 +79,13 @@ class ResidualSAC:
         """Fix the state normalisation of every network (from the offline data)."""
         m = torch.as_tensor(mean, dtype=torch.float32, device=self.device)
         s = torch.as_tensor(std, dtype=torch.float32, device=self.device)
-        for net in (self.actor, self.critic, self.target_critic):
+        for net in (self.actor, self.actor_ema, self.critic, self.target_critic):
             net.encoder.set_state_stats(m, s)
+
+    @property
+    def deployed_actor(self) -> ResidualActor:
+        """The actor to evaluate and publish: the Polyak average if enabled, else the actor."""
+        return self.actor_ema if self.config.actor_ema_tau > 0 else self.actor
 
     def act(
         self,
@@ -95,7 +103,8 @@ class ResidualSAC:
             for k, v in (images or {}).items()
         }
         with torch.inference_mode():
-            residual, _ = self.actor(s, imgs, b, deterministic=deterministic)
+            actor = self.deployed_actor if deterministic else self.actor
+            residual, _ = actor(s, imgs, b, deterministic=deterministic)
         out = residual.cpu().numpy()
         return out[0] if single else out
 
@@ -221,6 +230,10 @@ class ResidualSAC:
         alpha = self.log_alpha.exp().detach()
         actor_loss = (alpha * logp - q.min(dim=0).values).mean()
         grad = self._step(self.actor_opt, self.actor.parameters(), actor_loss)
+        if self.config.actor_ema_tau > 0:
+            with torch.no_grad():
+                for p, ep in zip(self.actor.parameters(), self.actor_ema.parameters(), strict=True):
+                    ep.lerp_(p, self.config.actor_ema_tau)
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()

@@ -166,6 +166,7 @@ def save_learner_checkpoint(
     tensors: dict[str, torch.Tensor] = {}
     for prefix, module in (
         ("actor", agent.actor),
+        ("actor_ema", agent.actor_ema),
         ("critic", agent.critic),
         ("target_critic", agent.target_critic),
     ):
@@ -184,7 +185,7 @@ def save_learner_checkpoint(
     save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": LEARNER_FORMAT})
     (tmp / ACTOR_FILE).write_bytes(
         actor_to_bytes(
-            agent.actor, state.get("version", 0), state.get("xi", agent.policy_config.xi)
+            agent.deployed_actor, state.get("version", 0), state.get("xi", agent.policy_config.xi)
         )
     )
     doc = {
@@ -229,10 +230,13 @@ def load_learner_checkpoint(path: str | Path, agent: ResidualSAC) -> dict[str, A
     tensors = load_file(str(path / WEIGHTS_FILE))
     for prefix, module in (
         ("actor", agent.actor),
+        ("actor_ema", agent.actor_ema),
         ("critic", agent.critic),
         ("target_critic", agent.target_critic),
     ):
         sub = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+        if prefix == "actor_ema" and not sub:  # written before the average existed
+            sub = {k[6:]: v for k, v in tensors.items() if k.startswith("actor.")}
         module.load_state_dict(sub, strict=True)
     with torch.no_grad():
         agent.log_alpha.copy_(tensors["log_alpha"])

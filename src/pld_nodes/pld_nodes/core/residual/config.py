@@ -81,6 +81,9 @@ class SACConfig:
     actor_delay_updates: int = 0
     """Online critic updates before the actor starts to learn, so the critic first sees the
     effect of exploratory actions instead of steering the actor with its offline guess."""
+    actor_ema_tau: float = 0.0
+    """> 0: evaluate and publish a Polyak average of the actor (this rate per actor update)
+    instead of the latest actor; 0 = off."""
     updates_per_step: int = 1
     """Critic updates per environment step (update-to-data ratio)."""
     init_temperature: float = 0.01
@@ -120,6 +123,7 @@ class SACConfig:
         require_finite("offline_fraction", self.offline_fraction, low=0.0, high=1.0)
         for name in ("actor_lr", "critic_lr", "temperature_lr", "grad_clip", "init_temperature"):
             require_finite(name, getattr(self, name), low=0.0, low_inclusive=False)
+        require_finite("actor_ema_tau", self.actor_ema_tau, low=0.0, high=1.0)
         for name in ("weight_decay", "calql_alpha", "online_calql_alpha"):
             require_finite(name, getattr(self, name), low=0.0)
         if not math.isnan(self.target_entropy) and not math.isfinite(self.target_entropy):

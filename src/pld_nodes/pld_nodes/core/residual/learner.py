@@ -154,7 +154,7 @@ class ResidualLearner:
         """Bump the version and serialise the actor for publishing."""
         self.version += 1
         return self.version, actor_to_bytes(
-            self.agent.actor,
+            self.agent.deployed_actor,
             self.version,
             xi,
             {"critic_updates": self.agent.critic_updates},

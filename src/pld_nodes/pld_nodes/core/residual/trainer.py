@@ -355,7 +355,7 @@ class ResidualTrainer:
         self._log(point.env_steps, {"eval/success": point.success_rate, "xi": xi, **self.metrics})
         _LOG.info("eval at %d env steps: success %.2f", point.env_steps, point.success_rate)
         if point.success_rate >= self._best_success():  # ties: the later, more trained actor
-            blob = actor_to_bytes(self.learner.agent.actor, len(self.curve), xi)
+            blob = actor_to_bytes(self.learner.agent.deployed_actor, len(self.curve), xi)
             (self.out / BEST_ACTOR_FILE).write_bytes(blob)
             (self.out / BEST_ACTOR_FILE).with_suffix(".json").write_text(json.dumps(asdict(point)))
         self.learner.save(str(self.out / "checkpoints"), self._state(), cfg.checkpoint_keep)
