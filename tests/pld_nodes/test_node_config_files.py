@@ -27,3 +27,19 @@ def test_learner_config_file() -> None:
     sac = from_mapping(SACConfig, values.pop("sac"))
     service = from_mapping(LearnerServiceConfig, values)
     assert policy.xi == 0.5 and sac.batch_size == 256 and service.publish_every_updates == 50
+
+
+def test_arbiter_manager_recorder_config_files() -> None:
+    from pld_nodes.arbiter_node import ArbiterNodeConfig
+    from pld_nodes.core.arbiter import ArbiterConfig
+    from pld_nodes.episode_manager_node import EpisodeManagerConfig
+    from pld_nodes.recorder_node import RecorderConfig
+
+    values = params("arbiter.yaml")
+    arbiter = from_mapping(ArbiterConfig, values.pop("arbiter"))
+    from_mapping(ArbiterNodeConfig, values)
+    assert arbiter.alpha == 0.6
+    assert from_mapping(EpisodeManagerConfig, params("episode_manager_sim.yaml")).auto_label
+    rec = params("recorder_sim.yaml")
+    rec["camera_names"] = tuple(rec["camera_names"])
+    assert from_mapping(RecorderConfig, rec).privileged_state

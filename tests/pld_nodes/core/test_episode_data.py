@@ -40,3 +40,36 @@ def test_only_successful_episodes_by_default(tmp_path) -> None:
     add_demo_episodes(store, [demo(3, 1)], success=False)
     assert [ep["proprio"].shape[0] for ep in load_training_episodes(store)] == [3]
     assert len(load_training_episodes(store, indices=[0, 1])) == 2
+
+
+def test_distillation_set_is_whole_successful_hybrid_episodes_with_executed_actions(tmp_path):
+    from pld_nodes.core.episode_data import distillation_indices, load_distillation_episodes
+    from pld_nodes.core.episode_store import EpisodeStore
+
+    store = EpisodeStore.create(tmp_path / "s.zarr")
+    rng = np.random.default_rng(0)
+
+    def ep(n):
+        return {
+            "proprio": rng.normal(size=(n, 16)).astype(np.float32),
+            "action": rng.uniform(-1, 1, (n, 7)).astype(np.float32),
+            "base_action": rng.uniform(-1, 1, (n, 7)).astype(np.float32),
+            "phase": (np.arange(n) >= 3).astype(np.int8),
+        }
+
+    kinds = [
+        ({"mode": "hybrid", "success": True, "t_base": 3}, True),
+        ({"mode": "hybrid", "success": False}, False),
+        ({"mode": "base", "success": True}, False),
+        ({"mode": "hybrid", "success": True, "stage": "eval"}, False),
+        ({"mode": "hybrid", "success": True, "discarded": True}, False),
+        ({"mode": "residual", "success": True}, False),
+    ]
+    episodes = [ep(8) for _ in kinds]
+    for data, (attrs, _) in zip(episodes, kinds, strict=True):
+        store.add_episode(data, attrs | {"instruction": "lift"})
+    assert distillation_indices(store) == [0]
+    assert distillation_indices(store, modes=("hybrid", "residual")) == [0, 5]
+    (only,) = load_distillation_episodes(store)
+    np.testing.assert_array_equal(only["actions"], episodes[0]["action"])  # executed, whole
+    assert len(only["actions"]) == 8 and only["instruction"] == "lift"

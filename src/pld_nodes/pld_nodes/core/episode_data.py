@@ -64,3 +64,31 @@ def load_training_episodes(
             ep["images"] = {k: raw[f"images/{k}"] for k in image_keys}
         out.append(ep)
     return out
+
+
+DISTILL_MODES = ("hybrid",)
+
+
+def distillation_indices(
+    store: EpisodeStore, modes: Iterable[str] = DISTILL_MODES, include_discarded: bool = False
+) -> list[int]:
+    """PLD's distillation set: whole *successful* episodes of the given modes (default: hybrid
+    rollouts), base-only prefix included; their stored ``action`` is the executed action, which
+    is what the VLA is fine-tuned to produce. Eval runs are never training data."""
+    wanted = set(modes)
+    out = []
+    for i in store.episodes(success=True):
+        attrs = store.episode_attrs(i)
+        if attrs.get("mode") not in wanted or attrs.get("stage") == "eval":
+            continue
+        if attrs.get("discarded") and not include_discarded:
+            continue
+        out.append(i)
+    return out
+
+
+def load_distillation_episodes(
+    store: EpisodeStore, modes: Iterable[str] = DISTILL_MODES, image_keys: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """:func:`distillation_indices` in the training format (see :func:`load_training_episodes`)."""
+    return load_training_episodes(store, distillation_indices(store, modes), image_keys)
