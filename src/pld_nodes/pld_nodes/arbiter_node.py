@@ -21,6 +21,7 @@ from pld_interfaces.srv import SetMode
 from pld_nodes.core.arbiter import MODES, Arbiter, ArbiterConfig, Decision
 from pld_nodes.core.config import require_finite
 from pld_nodes.ros import qos
+from pld_nodes.ros.conversions import nanoseconds_from_stamp
 from pld_nodes.ros.node_main import run_node
 from pld_nodes.ros.params import declare_config
 
@@ -37,8 +38,8 @@ class ArbiterNodeConfig:
         require_finite("check_period_s", self.check_period_s, low=0.0, low_inclusive=False)
 
 
-def _key(msg: Action) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+def _key(msg: Action | EpisodeStatus) -> int:
+    return nanoseconds_from_stamp(msg.header.stamp)
 
 
 class ArbiterNode(Node):

@@ -29,7 +29,7 @@ from pld_nodes.core.observation import Observation
 from pld_nodes.core.recording import BackgroundWriter, StepRecord, StepSynchronizer, build_episode
 from pld_nodes.episode_manager_node import LIFECYCLE_QOS
 from pld_nodes.ros import qos
-from pld_nodes.ros.conversions import stamp_from_seconds
+from pld_nodes.ros.conversions import nanoseconds_from_stamp, stamp_from_seconds
 from pld_nodes.ros.node_main import run_node
 from pld_nodes.ros.params import declare_config
 from pld_nodes.ros.robot_observer import RobotObserver
@@ -83,10 +83,6 @@ def open_store(cfg: RecorderConfig) -> EpisodeStore:
     return store
 
 
-def _stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
 class RecorderNode(Node):
     def __init__(self) -> None:
         super().__init__("recorder")
@@ -117,12 +113,12 @@ class RecorderNode(Node):
         )
 
     def _on_observation(self, obs: Observation) -> None:
-        self.sync.add_observation(_stamp_ns(stamp_from_seconds(obs.stamp_s)), obs)
+        self.sync.add_observation(nanoseconds_from_stamp(stamp_from_seconds(obs.stamp_s)), obs)
 
     def _on_step(self, msg: ArbiterStep) -> None:
         self.sync.add_step(
             StepRecord(
-                stamp_ns=_stamp_ns(msg.header.stamp),
+                stamp_ns=nanoseconds_from_stamp(msg.header.stamp),
                 episode=int(msg.episode_index),
                 step=int(msg.step),
                 mode=msg.mode,

@@ -23,7 +23,7 @@ from pld_nodes.core.observation import Observation
 from pld_nodes.core.residual.checkpoint import WeightsError
 from pld_nodes.core.residual.inference import HotSwapResidual, StampPairer
 from pld_nodes.ros import qos
-from pld_nodes.ros.conversions import stamp_from_seconds
+from pld_nodes.ros.conversions import nanoseconds_from_stamp, stamp_from_seconds
 from pld_nodes.ros.node_main import run_node
 from pld_nodes.ros.params import declare_config
 from pld_nodes.ros.robot_observer import RobotObserver
@@ -49,10 +49,6 @@ class ResidualNodeConfig:
     def __post_init__(self) -> None:
         if self.use_object_state and not self.privileged_state:
             raise ConfigError("use_object_state needs privileged_state (the object topic)")
-
-
-def _stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class ResidualNode(Node):
@@ -91,14 +87,16 @@ class ResidualNode(Node):
     # ------------------------------------------------------------------ control path
     def _on_observation(self, obs: Observation) -> None:
         self._observations += 1
-        stamp = _stamp_ns(stamp_from_seconds(obs.stamp_s))  # exactly as vla_node stamps
+        stamp = nanoseconds_from_stamp(
+            stamp_from_seconds(obs.stamp_s)
+        )  # exactly as vla_node stamps
         base = self._pairer.add_observation(stamp, obs)
         if base is not None:
             self._compute(obs, base)
 
     def _on_base(self, msg: Action) -> None:
         self._base_actions += 1
-        obs = self._pairer.add_base_action(_stamp_ns(msg.header.stamp), msg)
+        obs = self._pairer.add_base_action(nanoseconds_from_stamp(msg.header.stamp), msg)
         if obs is not None:
             self._compute(obs, msg)
 

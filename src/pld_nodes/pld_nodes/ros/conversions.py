@@ -16,6 +16,11 @@ def stamp_from_seconds(t: float) -> Time:
     return Time(sec=total_ns // 1_000_000_000, nanosec=total_ns % 1_000_000_000)
 
 
+def nanoseconds_from_stamp(stamp: Time) -> int:
+    """Exact integer key of a stamp (pairing streams by stamp must not go through floats)."""
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
 def seconds_from_stamp(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 

@@ -23,12 +23,11 @@ from pld_nodes.core.observation import (
     proprio_vector,
 )
 from pld_nodes.ros import qos
-from pld_nodes.ros.conversions import image_from_msg
+from pld_nodes.ros.conversions import image_from_msg, nanoseconds_from_stamp
 
 
 def _stamp_ns(msg: object) -> int:
-    stamp = msg.header.stamp  # type: ignore[attr-defined]
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
+    return nanoseconds_from_stamp(msg.header.stamp)  # type: ignore[attr-defined]
 
 
 def joint_positions(msg: JointState, names: Sequence[str]) -> list[float]:
