@@ -49,6 +49,8 @@ class EpisodeManagerConfig:
     seed: int = -1
     """Seed of the first episode (episode k: seed + k); -1: the env's own sequence."""
     task: str = ""
+    reset_timeout_s: float = 60.0
+    """A reset without an answer within this time fails the start (lifecycle back to idle)."""
     start_delay_s: float = 1.0
     """Unattended runs: wait this long after startup before the first episode (lets the
     other nodes and any observers discover each other)."""
@@ -79,6 +81,9 @@ class EpisodeManagerNode(Node):
         self.create_service(LabelEpisode, ns + "label", self._srv_label)
         self.create_service(SetMode, ns + "set_mode", self._srv_set_mode)
         self._auto_timer = None
+        self._reset_future = None
+        self._reset_started: float | None = None
+        self.create_timer(0.5, self._check_reset_timeout)
         self._t_start = time.monotonic()
         if self.config.episodes > 0:
             self._auto_timer = self.create_timer(0.1, self._auto_start)
@@ -89,6 +94,8 @@ class EpisodeManagerNode(Node):
 
     # ------------------------------------------------------------------ lifecycle
     def _begin(self) -> EpisodeRecord:
+        if not self._reset.service_is_ready():
+            raise LifecycleError("the robot/sim reset service /episode/reset is not available")
         seed = -1 if self.config.seed < 0 else self.config.seed + self._started
         record = self.lifecycle.start(self._mode, seed)
         self._started += 1
@@ -104,9 +111,24 @@ class EpisodeManagerNode(Node):
         return record
 
     def _reset_scene(self, seed: int) -> None:
-        self._reset.call_async(ResetEpisode.Request(seed=seed)).add_done_callback(self._on_reset)
+        self._reset_future = self._reset.call_async(ResetEpisode.Request(seed=seed))
+        self._reset_future.add_done_callback(self._on_reset)
+        self._reset_started = time.monotonic()
+
+    def _check_reset_timeout(self) -> None:
+        if self.lifecycle.state != "resetting" or self._reset_started is None:
+            return
+        if time.monotonic() - self._reset_started > self.config.reset_timeout_s:
+            self._reset_started = None
+            if self._reset_future is not None:
+                self._reset_future.cancel()
+            self.lifecycle.reset_done(False, message="reset timed out")
+            self.get_logger().error("reset timed out: episode not started")
+            self._publish()
 
     def _on_reset(self, future) -> None:
+        if future.cancelled() or self.lifecycle.state != "resetting":
+            return
         try:
             reply = future.result()
         except Exception as exc:  # the service vanished mid-call
