@@ -171,16 +171,21 @@ class RecorderNode(Node):
             "task": msg.task,
             "instruction": msg.instruction,
         }
-        built = build_episode(
-            steps, lifecycle, camera_names=self.config.camera_names, software_version=__version__
-        )
-        if built is None:
-            self.get_logger().warning(
-                f"episode {msg.episode_index} committed, but this recorder saw none of its steps "
-                "(it started later): not recorded"
+        index = int(msg.episode_index)
+        cameras = self.config.camera_names
+
+        def build():
+            built = build_episode(
+                steps, lifecycle, camera_names=cameras, software_version=__version__
             )
-            return
-        self.writer.submit(*built)
+            if built is None:
+                self.get_logger().warning(
+                    f"episode {index} committed, but this recorder saw none of its steps "
+                    "(it started later): not recorded"
+                )
+            return built
+
+        self.writer.submit_build(build)
 
     def _on_written(
         self, index: int | None, attrs: dict[str, Any], error: Exception | None

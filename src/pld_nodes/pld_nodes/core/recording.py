@@ -182,7 +182,7 @@ class BackgroundWriter:
     ) -> None:
         self.store = store
         self.on_result = on_result
-        self._queue: queue.Queue[tuple[dict, dict] | None] = queue.Queue()
+        self._queue: queue.Queue[Callable[[], tuple[dict, dict] | None] | None] = queue.Queue()
         self.written = 0
         self.failed = 0
         self.last_error = ""
@@ -191,7 +191,12 @@ class BackgroundWriter:
         self._thread.start()
 
     def submit(self, data: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
-        self._queue.put((data, attrs))
+        self._queue.put(lambda: (data, attrs))
+
+    def submit_build(self, build: Callable[[], tuple[dict, dict] | None]) -> None:
+        """Queue an episode whose arrays are built on the writer thread (stacking hundreds of
+        camera frames takes 100+ ms: never on a callback thread)."""
+        self._queue.put(build)
 
     @property
     def pending(self) -> int:
@@ -202,9 +207,13 @@ class BackgroundWriter:
             item = self._queue.get()
             if item is None:
                 return
-            data, attrs = item
             t0 = time.perf_counter()
+            attrs: dict[str, Any] = {}
             try:
+                built = item()
+                if built is None:
+                    continue
+                data, attrs = built
                 index = self.store.add_episode(data, attrs)
             except Exception as exc:  # disk full, permissions, schema: report, keep recording
                 self.failed += 1
