@@ -49,6 +49,10 @@ class EpisodeManagerConfig:
     seed: int = -1
     """Seed of the first episode (episode k: seed + k); -1: the env's own sequence."""
     task: str = ""
+    episode_timeout_s: float = 0.0
+    """> 0: a running episode longer than this (wall clock) is ended as a timeout — labelled a
+    failure with auto_label, else left for the operator. The sim ends episodes itself at
+    max_steps; on the robot this is the time limit."""
     reset_timeout_s: float = 60.0
     """A reset without an answer within this time fails the start (lifecycle back to idle)."""
     start_delay_s: float = 1.0
@@ -116,6 +120,14 @@ class EpisodeManagerNode(Node):
         self._reset_started = time.monotonic()
 
     def _check_reset_timeout(self) -> None:
+        cur = self.lifecycle.current
+        limit = self.config.episode_timeout_s
+        if cur is not None and cur.state == "running" and limit > 0:
+            if time.time() - cur.started_unix_s > limit:
+                self.get_logger().warning(f"episode {cur.env_index} timed out after {limit} s")
+                self.lifecycle.env_ended(False, "timeout", cur.steps)
+                self._publish()
+            return
         if self.lifecycle.state != "resetting" or self._reset_started is None:
             return
         if time.monotonic() - self._reset_started > self.config.reset_timeout_s:
