@@ -125,6 +125,8 @@ class EpisodeManagerNode(Node):
         if cur is not None and cur.state == "running" and limit > 0:
             if time.time() - cur.started_unix_s > limit:
                 self.get_logger().warning(f"episode {cur.env_index} timed out after {limit} s")
+                if self._set_mode.service_is_ready():  # stop the motion now; the next start
+                    self._set_mode.call_async(SetMode.Request(mode="hold"))  # sets the mode
                 self.lifecycle.env_ended(False, "timeout", cur.steps)
                 self._publish()
             return
