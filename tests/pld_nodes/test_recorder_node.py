@@ -132,3 +132,45 @@ def test_a_store_with_other_step_keys_is_refused(tmp_path, launch_graph) -> None
         time.sleep(0.1)
     ended = graph.poll()
     assert ended and ended[0].returncode == 2
+
+
+def test_camera_frames_are_recorded_per_step(tmp_path, launch_graph, ros_probe) -> None:
+    """Images travel sim -> recorder and land in data/images/<camera>, one frame per step."""
+    from sensor_msgs.msg import Image
+
+    frames = ros_probe.subscribe(Image, "/cameras/agentview/image_raw", qos.SENSOR_RECORDING)
+    lifecycle = ros_probe.subscribe(EpisodeStatus, "/episode/lifecycle", LIFECYCLE_QOS)
+    diag = ros_probe.subscribe(DiagnosticArray, "/diagnostics", 10)
+    sim = {"task": "lift", "camera_names": ["agentview"], "image_height": 64, "image_width": 64,
+           "step_mode": "lockstep", "reset_on_start": False, "max_steps": 20}  # fmt: skip
+    vla = {"privileged_state": True, "execute_steps": 1, "backend": {"kind": "expert"}}
+    store = tmp_path / "cams.zarr"
+    launch_graph([
+        NodeLaunch("sim_bridge", "sim_bridge", "sim_bridge_node", overrides=sim),
+        NodeLaunch("vla", "pld_nodes", "vla_node", overrides=vla),
+        NodeLaunch("arbiter", "pld_nodes", "arbiter_node",
+                   overrides={"command_topic": "/robot/command", "arbiter": {"mode": "base"}}),
+        NodeLaunch("episode_manager", "pld_nodes", "episode_manager_node",
+                   overrides={"mode": "base", "episodes": 2, "start_delay_s": 5.0}),
+        NodeLaunch("recorder", "pld_nodes", "recorder_node",
+                   overrides={"store_path": str(store), "camera_names": ["agentview"]}),
+    ])  # fmt: skip
+    wait(lambda: written(diag) == 2, 120, "2 recorded episodes")
+    rec = EpisodeStore.open(store)
+    assert "images/agentview" in rec.keys
+    committed = {m.episode_index: m for m in lifecycle.items if m.state == "committed"}
+    by_stamp = {(f.header.stamp.sec, f.header.stamp.nanosec): f for f in frames.items}
+    compared = 0
+    for i in range(rec.n_episodes):
+        ep = rec.get_episode(i)
+        images = ep["images/agentview"]
+        assert images.shape == (committed[rec.episode_attrs(i)["episode_index"]].step, 64, 64, 3)
+        for k in (0, len(images) - 1):  # frames are the ones published at those stamps
+            sec, frac = divmod(round(ep["stamp"][k] * 1e9), 1_000_000_000)
+            msg = by_stamp.get((sec, frac))
+            if msg is not None:
+                published = np.frombuffer(bytes(msg.data), np.uint8).reshape(64, 64, 3)
+                assert np.array_equal(images[k], published)
+                compared += 1
+        assert images.std() > 0  # real rendered content
+    assert compared >= 2  # the probe saw (best effort) most frames; at least these matched
