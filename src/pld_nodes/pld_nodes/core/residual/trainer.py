@@ -206,13 +206,17 @@ class ResidualTrainer:
     def env_steps(self) -> int:
         return sum(self._count(s)[2] for s in ("probe", "warmup", "online"))
 
-    def _record(self, data: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
-        self.store.add_episode(data, attrs)
+    def _learner_for(self, data: dict[str, np.ndarray]) -> ResidualLearner:
+        """The learner, built from the first episode's shapes."""
         if self.learner is None:
             self.learner = ResidualLearner(
                 layout_for(data, self.cfg.policy), self.cfg.policy, self.cfg.sac, seed=self.cfg.seed
             )
-        self.learner.add_episode(data, attrs)
+        return self.learner
+
+    def _record(self, data: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+        self.store.add_episode(data, attrs)
+        self._learner_for(data).add_episode(data, attrs)
 
     def _episode(self, stage: str, residual: Any, xi: float) -> dict[str, Any]:
         seed = TRAIN_SEED_OFFSET + self.cfg.seed * 1_000_000 + self.store.n_episodes
@@ -242,15 +246,7 @@ class ResidualTrainer:
     def _rebuild_replay(self) -> None:
         for i in range(self.store.n_episodes):
             data = self.store.get_episode(i)
-            attrs = self.store.episode_attrs(i)
-            if self.learner is None:
-                self.learner = ResidualLearner(
-                    layout_for(data, self.cfg.policy),
-                    self.cfg.policy,
-                    self.cfg.sac,
-                    seed=self.cfg.seed,
-                )
-            self.learner.add_episode(data, attrs)
+            self._learner_for(data).add_episode(data, self.store.episode_attrs(i))
 
     def _probe(self) -> None:
         cfg = self.cfg
