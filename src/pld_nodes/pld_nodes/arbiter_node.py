@@ -47,8 +47,7 @@ class ArbiterNode(Node):
         super().__init__("arbiter")
         self.config: ArbiterNodeConfig = declare_config(self, ArbiterNodeConfig)
         self.arbiter = Arbiter(declare_config(self, ArbiterConfig, "arbiter."))
-        self._episode: int | None = None
-        self._step = 0
+        self._step = 0  # the env's step of the observation being decided
         self._statuses: dict[int, EpisodeStatus] = {}
         self._pending: Action | None = None  # newest base action not decided yet
         self._pending_since = 0.0
@@ -56,7 +55,7 @@ class ArbiterNode(Node):
         self._last_decided = -1
         self.late_inputs = 0
         self._cmd = self.create_publisher(Action, self.config.command_topic, qos.COMMAND)
-        self._steps = self.create_publisher(ArbiterStep, "/arbiter/step", qos.STATE)
+        self._step_pub = self.create_publisher(ArbiterStep, "/arbiter/step", qos.STATE)
         self.create_subscription(Action, "/policy/base/action", self._on_base, qos.COMMAND)
         self.create_subscription(Action, "/policy/residual/action", self._on_residual, qos.STATE)
         self.create_subscription(
@@ -130,7 +129,6 @@ class ArbiterNode(Node):
             return
         if self.arbiter.plan is None or self.arbiter.plan.episode != int(status.episode_index):
             plan = self.arbiter.start_episode(int(status.episode_index))
-            self._episode = plan.episode
             self.get_logger().info(
                 f"episode {plan.episode}: mode {plan.mode}, T_base {plan.t_base}"
             )
@@ -177,11 +175,10 @@ class ArbiterNode(Node):
             hold_reason=d.reason,
         )
         rec.header.stamp = base.header.stamp
-        self._steps.publish(rec)
+        self._step_pub.publish(rec)
         self._last_decided = _key(base)
         self._pending = None
         self._residuals = {k: v for k, v in self._residuals.items() if k > self._last_decided}
-        self._step += 1
         if d.is_hold:
             self.get_logger().warning(f"hold: {d.reason}", throttle_duration_sec=1.0)
 

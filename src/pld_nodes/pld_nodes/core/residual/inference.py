@@ -21,6 +21,7 @@ import torch
 from pld_nodes.core.actions import ACTION_DIM, validate_action
 from pld_nodes.core.residual.checkpoint import WeightsError, actor_from_bytes, sha256_hex
 from pld_nodes.core.residual.networks import ResidualActor
+from pld_nodes.core.residual.replay import residual_state
 
 
 @dataclass(frozen=True)
@@ -100,16 +101,6 @@ class HotSwapResidual:
         if actor.layout.image_keys:
             raise WeightsError("image-based residuals are not supported by this node yet")
 
-    def state(self, proprio: np.ndarray, object_state: np.ndarray | None) -> np.ndarray:
-        parts = []
-        if self.use_proprio:
-            parts.append(np.asarray(proprio, np.float32))
-        if self.use_object_state:
-            if object_state is None:
-                raise ValueError("the residual reads object_state but the observation has none")
-            parts.append(np.asarray(object_state, np.float32))
-        return np.concatenate(parts)
-
     def infer(
         self, proprio: np.ndarray, object_state: np.ndarray | None, base_action: Any
     ) -> ResidualOutput:
@@ -117,7 +108,7 @@ class HotSwapResidual:
         finite values in [-1, 1]) on malformed input, so the caller publishes nothing."""
         running = self._running  # one read: the whole step uses one actor
         base = validate_action(base_action, ACTION_DIM).astype(np.float32)  # InvalidAction
-        state = self.state(proprio, object_state)
+        state = residual_state(proprio, object_state, self.use_proprio, self.use_object_state)
         if not np.all(np.isfinite(state)):
             raise ValueError("observation contains NaN/inf")
         if running.actor is None:

@@ -26,19 +26,28 @@ STEP_KEYS = {
 IMAGE_PREFIX = "images/"
 
 
-def state_vector(episode: Mapping[str, np.ndarray], use_proprio: bool, use_object: bool):
-    """(T, S) float32: the residual's flat state input from an episode's step arrays."""
+def residual_state(
+    proprio: np.ndarray, object_state: np.ndarray | None, use_proprio: bool, use_object: bool
+) -> np.ndarray:
+    """The residual's flat state input, float32, along the last axis: one observation (S,) or a
+    whole episode (T, S). The one definition shared by replay, sim rollouts and residual_node."""
     parts = []
     if use_proprio:
-        parts.append(np.asarray(episode["proprio"], np.float32))
+        parts.append(np.asarray(proprio, np.float32))
     if use_object:
-        if "object_state" not in episode:
-            raise KeyError("the residual reads object_state but the episode has none")
-        parts.append(np.asarray(episode["object_state"], np.float32))
+        if object_state is None:
+            raise ValueError("the residual reads object_state but the observation has none")
+        parts.append(np.asarray(object_state, np.float32))
     if not parts:
-        length = len(episode["action"])
-        return np.zeros((length, 0), np.float32)
-    return np.concatenate(parts, axis=1)
+        return np.zeros((*np.shape(proprio)[:-1], 0), np.float32)
+    return np.concatenate(parts, axis=-1)
+
+
+def state_vector(episode: Mapping[str, np.ndarray], use_proprio: bool, use_object: bool):
+    """(T, S) float32: the residual's flat state input from an episode's step arrays."""
+    if use_object and "object_state" not in episode:
+        raise KeyError("the residual reads object_state but the episode has none")
+    return residual_state(episode["proprio"], episode.get("object_state"), use_proprio, use_object)
 
 
 def takeover_index(phase: np.ndarray) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pld_nodes.core.policy.interface import Policy, PolicyObservation
-from pld_nodes.core.residual.replay import PHASE_BASE, PHASE_RESIDUAL
+from pld_nodes.core.residual.replay import PHASE_BASE, PHASE_RESIDUAL, residual_state
 
 ResidualFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(state, a_b) -> a_delta in [-1, 1]."""
@@ -63,12 +63,9 @@ class StateSpec:
     use_object_state: bool = True
 
     def state(self, obs: dict[str, Any]) -> np.ndarray:
-        parts = []
-        if self.use_proprio:
-            parts.append(np.asarray(obs["proprio"], np.float32))
-        if self.use_object_state:
-            parts.append(np.asarray(obs["object_state"], np.float32))
-        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return residual_state(
+            obs["proprio"], obs.get("object_state"), self.use_proprio, self.use_object_state
+        )
 
 
 def run_episode(
