@@ -36,7 +36,8 @@ setup(
     entry_points={
         "console_scripts": [
             "pld-launch = pld_bringup.cli:main",
-            "pld-run = pld_bringup.main_job:main",
+            "pld-run = pld_bringup.pipeline:main",
+            "pld-drive = pld_bringup.drive:main",
         ],
     },
 )

@@ -42,8 +42,26 @@ def _check_episode(i: int, ep: Mapping[str, Any]) -> int:
     return t
 
 
+def _sample_probs(episode_weights: Sequence[float], lengths: Sequence[int]) -> np.ndarray:
+    """Per-sample probabilities: episode e's total mass is proportional to its weight, spread
+    evenly over its timesteps."""
+    w = np.asarray(episode_weights, np.float64)
+    if w.shape != (len(lengths),) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(
+            f"episode_weights must be {len(lengths)} finite non-negative numbers with a positive "
+            f"sum, got {episode_weights!r}"
+        )
+    per_sample = np.concatenate([np.full(n, wi / n) for wi, n in zip(w, lengths, strict=True)])
+    return per_sample / per_sample.sum()
+
+
 class EpisodeDataset:
-    """Indexable (episode, t) samples with action chunks of length ``horizon``."""
+    """Indexable (episode, t) samples with action chunks of length ``horizon``.
+
+    ``episode_weights`` (one per episode) turns batch sampling into a weighted mixture: episode
+    e's share of the samples drawn is ``w_e / sum(w)`` whatever its length. Distillation uses it
+    to mix PLD episodes with the original demos at a chosen ratio.
+    """
 
     def __init__(
         self,
@@ -54,6 +72,7 @@ class EpisodeDataset:
         image_keys: tuple[str, ...] = (),
         use_object_state: bool = False,
         tokenizer: HashTokenizer | None = None,
+        episode_weights: Sequence[float] | None = None,
     ) -> None:
         if not episodes:
             raise ValueError("EpisodeDataset needs at least one episode")
@@ -77,6 +96,7 @@ class EpisodeDataset:
             for ep in episodes
         ]
         self._index = np.array([(e, t) for e, n in enumerate(lengths) for t in range(n)], np.int64)
+        self._probs = None if episode_weights is None else _sample_probs(episode_weights, lengths)
         _LOG.debug("dataset: %d episodes, %d samples", len(episodes), len(self._index))
 
     def __len__(self) -> int:
@@ -124,6 +144,8 @@ class EpisodeDataset:
     def batch_indices(self, step: int, batch_size: int) -> np.ndarray:
         """Sample indices for training step ``step``: a pure function of (seed, step)."""
         rng = np.random.default_rng([self.seed, step])
+        if self._probs is not None:  # weighted mixture: always with replacement
+            return rng.choice(len(self), size=batch_size, p=self._probs)
         return rng.choice(len(self), size=batch_size, replace=len(self) < batch_size)
 
     def norm_stats(self) -> NormStats:
@@ -145,4 +167,5 @@ class EpisodeDataset:
             "instructions": sorted({str(ep["instruction"]) for ep in self.episodes})[:8],
             "horizon": self.horizon,
             "seed": self.seed,
+            "weighted": self._probs is not None,
         }

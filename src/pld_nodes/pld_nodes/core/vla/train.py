@@ -28,6 +28,7 @@ from pld_nodes.core.vla.checkpoint import (
 )
 from pld_nodes.core.vla.config import VLAConfig
 from pld_nodes.core.vla.dataset import EpisodeDataset
+from pld_nodes.core.vla.distributed import init_from_env
 from pld_nodes.core.vla.model import BuiltinVLA
 from pld_nodes.core.vla.text import HashTokenizer
 
@@ -59,6 +60,12 @@ class TrainConfig:
             leaves torch's setting. 1 is fastest for these small models: with more threads
             OpenMP spin-waits make the AR head's many small ops 10-50x slower whenever
             another process competes for the cores.
+        init_checkpoint: fine-tune: start from this checkpoint's weights *and* input
+            normalisation (a policy keeps the input scaling it was trained with) instead of a
+            fresh init; its architecture must equal ``model``. Empty: train from scratch.
+
+    Under ``torchrun`` (WORLD_SIZE > 1) the global ``batch_size`` is split over the ranks and
+    gradients are averaged (see ``pld_nodes.core.vla.distributed``).
     """
 
     model: VLAConfig
@@ -76,6 +83,7 @@ class TrainConfig:
     progress: bool = True
     device: str = "cpu"
     torch_threads: int | None = 1
+    init_checkpoint: str = ""
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints"):
@@ -123,16 +131,21 @@ class TrainResult:
     metrics_path: Path
 
 
-def _step_generator(seed: int, step: int) -> torch.Generator:
-    state = np.random.SeedSequence([seed, step, 0x5EED]).generate_state(1, dtype=np.uint64)[0]
+def _step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    entropy = [seed, step, 0x5EED] + ([rank] if rank else [])  # rank 0 = single-process stream
+    state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & (2**63 - 1))
 
 
-def _build(config: TrainConfig) -> tuple[BuiltinVLA, torch.optim.AdamW]:
-    with torch.random.fork_rng(devices=[]):  # do not disturb the caller's global RNG
-        torch.manual_seed(config.seed)
-        model = BuiltinVLA(config.model)
-    model.to(config.device)
+def _build(config: TrainConfig, device: str) -> tuple[BuiltinVLA, torch.optim.AdamW]:
+    if config.init_checkpoint:
+        model = load_checkpoint(config.init_checkpoint, expected_config=config.model).model
+        model.train()
+    else:
+        with torch.random.fork_rng(devices=[]):  # do not disturb the caller's global RNG
+            torch.manual_seed(config.seed)
+            model = BuiltinVLA(config.model)
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return model, opt
 
@@ -216,47 +229,67 @@ def _train(
             f"{dataset.image_keys}) do not cover the model's (object_state="
             f"{mcfg.use_object_state}, images={mcfg.image_keys})"
         )
-    model, opt = _build(config)
-    model.set_normalization(dataset.norm_stats())
+    ctx = init_from_env(config.device)
+    device = ctx.device(config.device)
+    model, opt = _build(config, device)
+    if not config.init_checkpoint:  # a fine-tuned policy keeps its original input scaling
+        model.set_normalization(dataset.norm_stats())
     start, latest = 0, latest_checkpoint(root) if resume else None
     if latest is not None:
         start = _restore(config, model, opt, latest)
         _LOG.info("resuming from %s (step %d)", latest, start)
-        _trim_metrics(metrics_path, start)
-    else:
-        shutil.rmtree(root, ignore_errors=True)
-        metrics_path.unlink(missing_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:  # one rank owns the files
+        if latest is not None:
+            _trim_metrics(metrics_path, start)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+            metrics_path.unlink(missing_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
+    ctx.barrier()
     tokenizer = HashTokenizer(mcfg.text)
     model.train()
     losses: list[float] = []
     checkpoint = latest
     t0 = time.perf_counter()
-    bar = tqdm(total=config.steps, initial=start, disable=not config.progress, desc=mcfg.name)
-    with metrics_path.open("a") as log:
+    show = config.progress and ctx.is_main
+    bar = tqdm(total=config.steps, initial=start, disable=not show, desc=mcfg.name)
+    log = metrics_path.open("a") if ctx.is_main else None
+    try:
         for step in range(start, config.steps):
             lr = config.lr_at(step)
             for group in opt.param_groups:
                 group["lr"] = lr
-            batch = dataset.collate(dataset.batch_indices(step, config.batch_size), tokenizer)
-            batch = {k: v.to(config.device) for k, v in batch.items()}
-            loss = model.loss(batch, _step_generator(config.seed, step))
+            indices = ctx.shard(dataset.batch_indices(step, config.batch_size))
+            batch = dataset.collate(indices, tokenizer)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = model.loss(batch, _step_generator(config.seed, step, ctx.rank))
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            ctx.average_gradients(model.parameters())
             clip = config.grad_clip if config.grad_clip > 0 else float("inf")
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
             opt.step()
-            losses.append(loss.item())
-            row = {"step": step + 1, "loss": losses[-1], "lr": lr, "grad_norm": grad_norm}
-            row["time_s"] = round(time.perf_counter() - t0, 4)
-            log.write(json.dumps(row) + "\n")
+            losses.append(ctx.mean(loss.item(), device))
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-                log.flush()
+            last = (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps
+            if log is not None:
+                row = {"step": step + 1, "loss": losses[-1], "lr": lr, "grad_norm": grad_norm}
+                row["time_s"] = round(time.perf_counter() - t0, 4)
+                log.write(json.dumps(row) + "\n")
+                if last:
+                    log.flush()
+            if last:
                 recent = float(np.mean(losses[-50:]))
-                checkpoint = _save(config, model, opt, root, step + 1, dataset, recent)
+                checkpoint = root / f"step_{step + 1:08d}"
+                if ctx.is_main:
+                    checkpoint = _save(config, model, opt, root, step + 1, dataset, recent)
+                ctx.barrier()
+    finally:
+        if log is not None:
+            log.close()
     bar.close()
+    ctx.check_in_sync(model)
     if checkpoint is None:
         raise RuntimeError(f"no checkpoint written under {root}")
     wall = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""README's main job, end to end: launches the sim graph, drives episodes over ROS, reports."""
+"""`pld-drive`, end to end: launches the sim graph, drives episodes over ROS, reports."""
 
 import json
 import os
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.ros
 def run_job(ros_domain: int, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ) | {"ROS_DOMAIN_ID": str(ros_domain), "MUJOCO_GL": "egl"}
     return subprocess.run(
-        [sys.executable, "-m", "pld_bringup.main_job", "--out", str(out), *args],
+        [sys.executable, "-m", "pld_bringup.drive", "--out", str(out), *args],
         env=env,
         capture_output=True,
         text=True,

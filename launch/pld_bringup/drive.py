@@ -1,10 +1,11 @@
-"""``pld-run``: the main job. Today: the simulated robot graph driven over ROS for a few episodes.
+"""``pld-drive``: a smoke check of the simulated robot graph, driven over ROS for a few episodes.
 
-It launches graph ``sim`` in lockstep mode with the process launcher, then drives episodes from
-this process exactly as a policy node would: reset through ``/episode/reset``, read complete
-observations from the robot topics, publish ``/robot/command``, stop when ``/episode/status``
-says the episode ended. The acting policy is the task's scripted expert until the PLD pipeline
-(issue 7) replaces this job with Probe → Learn → Collect → Distill → Evaluate on the same graph.
+It launches graph ``sim_vla`` (or ``sim``) in lockstep mode with the process launcher, then
+drives episodes from this process exactly as a policy node would: reset through
+``/episode/reset``, read complete observations from the robot topics, publish
+``/robot/command``, stop when ``/episode/status`` says the episode ended. The acting policy is
+the base VLA in vla_node or the task's scripted expert. Use it to check a workstation's
+sim/ROS setup in a minute; the main job (``pld-run``) is the whole PLD pipeline.
 Writes ``<out>/report.md``, ``<out>/episodes.png`` and ``<out>/config.json``.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from pld_bringup import find_graph, share_dir
 from pld_bringup.process_launcher import GraphLauncher
 
-LOG = logging.getLogger("pld_bringup.main_job")
+LOG = logging.getLogger("pld_bringup.drive")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class JobConfig:
 
 def _parse(argv: list[str] | None) -> JobConfig:
     parser = argparse.ArgumentParser(
-        prog="pld-run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="pld-drive", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--task", default="lift")
     parser.add_argument("--episodes", type=int, default=10)
@@ -280,7 +281,7 @@ def write_report(cfg: JobConfig, records: list[EpisodeRecord], wall_s: float) ->
         f"| {r.wall_s:.1f} |"
         for r in records
     )
-    (out / "report.md").write_text(f"""# Main job report — {cfg.task}
+    (out / "report.md").write_text(f"""# pld-drive report — {cfg.task}
 
 Simulated robot graph in lockstep, episodes driven over ROS; acting policy: **{_policy_name(cfg)}**.
 Cameras {"on" if cfg.cameras else "off"}. Seeds {cfg.seed}..{cfg.seed + cfg.episodes - 1}.
@@ -308,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     from pld_bringup.probe import RosProbe
 
     cfg = _parse(argv)
-    logging.basicConfig(level=logging.INFO, format="[pld-run] %(message)s")
+    logging.basicConfig(level=logging.INFO, format="[pld-drive] %(message)s")
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(share_dir() / "config/fastdds.xml"))
     domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
@@ -329,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     records: list[EpisodeRecord] = []
     with GraphLauncher(nodes, log_dir=log_dir, sink=lambda line: None) as graph:
-        probe = RosProbe(domain, name="pld_main_job")
+        probe = RosProbe(domain, name="pld_drive")
         try:
             actions = (
                 BaseActions(probe.node)
