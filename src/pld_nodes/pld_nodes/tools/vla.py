@@ -3,6 +3,8 @@
     pld-vla collect-demos --task lift --episodes 20 --noise 0.1 --out data/demos_lift.zarr
     pld-vla train --store data/demos_lift.zarr --head flow --out runs/vla_lift_flow
     pld-vla eval --checkpoint runs/vla_lift_flow/checkpoints/latest --episodes 30
+    pld-vla distill --store runs/pld/collect/episodes.zarr --base shipped:lift_flow --out runs/d
+    torchrun --nproc_per_node 4 -m pld_nodes.tools.vla distill ... --device cuda   # multi-GPU
     pld-vla export-onnx --checkpoint <dir> --out model.onnx
     pld-vla serve --checkpoint <dir> --port 8000 [--api-key-env PLD_API_KEY]
 
@@ -91,6 +93,40 @@ def _train(opts: argparse.Namespace) -> int:
     )
     result = train_sft(cfg, dataset, opts.out, resume=not opts.fresh)
     LOG.info("trained %s head on %d episodes: %s", opts.head, len(episodes), result)
+    return 0
+
+
+def _distill(opts: argparse.Namespace) -> int:
+    from pld_nodes.core.episode_data import load_distillation_episodes, load_training_episodes
+    from pld_nodes.core.episode_store import EpisodeStore
+    from pld_nodes.core.policy.backends import resolve_checkpoint
+    from pld_nodes.core.vla.checkpoint import read_config
+    from pld_nodes.core.vla.distill import DistillConfig, distill, original_demos
+
+    cfg = DistillConfig(
+        base_checkpoint=opts.base,
+        steps=opts.steps,
+        batch_size=opts.batch,
+        lr=opts.lr,
+        demo_fraction=opts.demo_fraction,
+        seed=opts.seed,
+        device=opts.device,
+    )
+    cameras = read_config(resolve_checkpoint(opts.base))[0].image_keys
+    episodes = load_distillation_episodes(
+        EpisodeStore.open(opts.store), modes=tuple(opts.modes), image_keys=cameras
+    )
+    if opts.max_episodes:
+        episodes = episodes[: opts.max_episodes]
+    demos = []
+    if opts.demo_fraction > 0:
+        demos = (
+            original_demos(opts.base)
+            if opts.demos == "recipe"
+            else load_training_episodes(EpisodeStore.open(opts.demos), image_keys=cameras)
+        )
+    result = distill(cfg, episodes, opts.out, demos, resume=not opts.fresh)
+    LOG.info("distilled %s on %d episodes: %s", opts.base, len(episodes), result.checkpoint)
     return 0
 
 
@@ -186,6 +222,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--fresh", action="store_true", help="ignore existing checkpoints in --out")
     p.set_defaults(run=_train)
+    p = sub.add_parser(
+        "distill", help="PLD stage 3: fine-tune a base on a store's successful hybrid episodes"
+    )
+    p.add_argument("--store", required=True, help="episode store with the collected rollouts")
+    p.add_argument("--base", default="shipped:lift_flow", help="checkpoint to fine-tune")
+    p.add_argument("--out", required=True, help="run directory (checkpoints/, metrics.jsonl)")
+    p.add_argument("--modes", nargs="+", default=["hybrid"], help="episode modes to use")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=128, help="global batch (split over ranks)")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--demo-fraction", type=float, default=0.0, help="share of demos per batch")
+    p.add_argument(
+        "--demos", default="recipe", help="'recipe' (a shipped base's demos) or a demo store"
+    )
+    p.add_argument("--max-episodes", type=int, default=0, help="use only the first N episodes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--fresh", action="store_true", help="ignore existing checkpoints in --out")
+    p.set_defaults(run=_distill)
     for name, fn, text in (
         ("eval", _eval, "closed-loop success in the sim"),
         ("serve", _serve, "serve over openpi's websocket protocol"),

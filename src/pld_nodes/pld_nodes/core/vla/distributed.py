@@ -3,7 +3,9 @@
 Each rank computes the loss on its own slice of the global batch; gradients are averaged with
 one all-reduce per parameter before clipping and the optimiser step, so every replica applies
 the same update and the result equals single-process training on the full batch (up to float
-summation order and the per-rank flow noise). Rank 0 alone writes checkpoints and metrics.
+summation order and the per-rank flow noise; masked-mean losses are reweighted by each rank's
+share of the valid steps, see :meth:`DistContext.weight_share`).
+Rank 0 alone writes checkpoints and metrics.
 We do not wrap the model in ``DistributedDataParallel`` because SFT calls ``model.loss``
 rather than ``forward``, which DDP's gradient hooks key on.
 """
@@ -59,6 +61,19 @@ class DistContext:
             if p.grad is not None:
                 dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
                 p.grad.div_(self.world_size)
+
+    def weight_share(self, local_weight: torch.Tensor) -> torch.Tensor:
+        """Factor that turns this rank's weighted-mean loss into its share of the global one.
+
+        The SFT losses are masked means (sum of w * err / sum of w); ranks hold different mask
+        sums, so averaging the per-rank means would overweight ranks with few valid steps.
+        Scaling by ``world * local_w / global_w`` makes the averaged gradient the global mean's.
+        """
+        if not self.enabled:
+            return torch.ones((), dtype=local_weight.dtype, device=local_weight.device)
+        total = local_weight.detach().clone()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return local_weight.detach() * self.world_size / total
 
     def mean(self, value: float, device: str = "cpu") -> float:
         """Mean of a scalar over ranks (the logged loss is the global batch's)."""

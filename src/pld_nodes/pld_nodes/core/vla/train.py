@@ -263,6 +263,7 @@ def _train(
             batch = dataset.collate(indices, tokenizer)
             batch = {k: v.to(device) for k, v in batch.items()}
             loss = model.loss(batch, _step_generator(config.seed, step, ctx.rank))
+            loss = loss * ctx.weight_share(batch["mask"].sum().clamp(min=1.0))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             ctx.average_gradients(model.parameters())
