@@ -91,7 +91,11 @@ class Pipeline:
         doc = json.loads(json.dumps(self.cfg.to_dict(), default=str))
         if path.exists():
             saved = _flatten(json.loads(path.read_text()))
-            diff = {k: (saved.get(k), v) for k, v in _flatten(doc).items() if saved.get(k) != v}
+            diff = {  # compared as JSON text: nan (an unset target entropy) equals itself
+                k: (saved.get(k), v)
+                for k, v in _flatten(doc).items()
+                if json.dumps(saved.get(k)) != json.dumps(v)
+            }
             if diff:
                 details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(diff.items()))
                 raise ConfigError(
