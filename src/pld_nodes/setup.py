@@ -36,6 +36,7 @@ setup(
             "recorder_node = pld_nodes.recorder_node:main",
             "pld-vla = pld_nodes.tools.vla:main",
             "pld-residual = pld_nodes.tools.residual:main",
+            "pld-compare = pld_nodes.tools.compare:main",
         ],
     },
 )

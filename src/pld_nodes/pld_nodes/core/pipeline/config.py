@@ -70,9 +70,7 @@ class EvalConfig:
 class PipelineConfig:
     """The whole run. ``learn`` is the stage-1 trainer's config (task and base live there)."""
 
-    learn: TrainConfig = field(
-        default_factory=lambda: TrainConfig(online_env_steps=60_000, eval_episodes=50)
-    )
+    learn: TrainConfig = field(default_factory=TrainConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)

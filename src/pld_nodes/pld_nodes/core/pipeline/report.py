@@ -31,7 +31,7 @@ def _plot_success(arms: dict[str, ArmResult], path: Path) -> None:
     colors = ["tab:gray", "tab:orange", "tab:green"][: len(arms)]
     ax.bar(names, rates, yerr=[lows, highs], capsize=6, color=colors)
     for i, r in enumerate(rates):
-        ax.text(i, r + 2, f"{r:.0f}%", ha="center")
+        ax.text(i, r / 2, f"{r:.0f}%", ha="center", color="white", fontweight="bold")
     n = len(next(iter(arms.values())).successes)
     ax.set_ylim(0, 110)
     ax.set_ylabel(f"success (%), {n} episodes, 95% CI")
