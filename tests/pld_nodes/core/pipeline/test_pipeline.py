@@ -121,3 +121,24 @@ def test_wilson_interval_brackets_the_rate(n: int, data) -> None:
     k = data.draw(st.integers(0, n))
     lo, hi = wilson_interval(k, n)
     assert 0.0 <= lo <= k / n <= hi <= 1.0 and hi - lo > 0
+
+
+def test_source_comparison_distils_each_source_from_equal_episode_counts(finished, tmp_path):
+    from pld_nodes.core.pipeline.comparison import SOURCES, CompareConfig, run_comparison
+
+    report = run_comparison(finished, tmp_path, CompareConfig(episodes=2, eval_episodes=3), False)
+    text = report.read_text()
+    for source, name in SOURCES.items():
+        result = json.loads((tmp_path / f"{source}.json").read_text())
+        assert result["episodes"] == 2 and result["seeds"] == [1000, 1001, 1002]
+        assert f"| {name} | 2 (" in text
+    assert "| original base (no distillation) |" in text
+    assert (tmp_path / "sources.png").read_bytes()[:4] == b"\x89PNG"
+    residual_only = EpisodeStore.open(tmp_path / "residual_only.zarr")
+    for i in range(residual_only.n_episodes):  # alpha = 0: the residual acts from step 0
+        assert residual_only.episode_attrs(i)["t_base"] == 0
+        assert np.all(residual_only.get_episode(i, ["phase"])["phase"] == 1)
+    base_only = EpisodeStore.open(tmp_path / "base_rollouts.zarr")
+    for i in range(base_only.n_episodes):  # the base's own rollouts: no residual at all
+        ep = base_only.get_episode(i, ["phase", "action", "base_action"])
+        assert np.all(ep["phase"] == 0) and np.array_equal(ep["action"], ep["base_action"])
