@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README's main-job command: set up (idempotent), then run the main job on the simulator.
-#   bash scripts/run.sh                    # default: Lift, 3 episodes, cameras on
-#   bash scripts/run.sh --episodes 10      # extra arguments go to pld-run (see --help)
+#   bash scripts/run.sh                    # the whole PLD loop on sim Lift (~35 min on 2 cores)
+#   bash scripts/run.sh --quick            # every stage with tiny budgets; extra args go to pld-run
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
