@@ -6,6 +6,7 @@
     pld-vla distill --store runs/pld/collect/episodes.zarr --base shipped:lift_flow --out runs/d
     torchrun --nproc_per_node 4 -m pld_nodes.tools.vla distill ... --device cuda   # multi-GPU
     pld-vla export-onnx --checkpoint <dir> --out model.onnx
+    pld-vla export-lerobot --store runs/pld/collect/episodes.zarr --out exports/pld_lift
     pld-vla serve --checkpoint <dir> --port 8000 [--api-key-env PLD_API_KEY]
 
 Data lives in an episode store (``pld_nodes.core.episode_store``); checkpoints are safetensors +
@@ -127,6 +128,29 @@ def _distill(opts: argparse.Namespace) -> int:
         )
     result = distill(cfg, episodes, opts.out, demos, resume=not opts.fresh)
     LOG.info("distilled %s on %d episodes: %s", opts.base, len(episodes), result.checkpoint)
+    return 0
+
+
+def _export_lerobot(opts: argparse.Namespace) -> int:
+    from pld_nodes.core.episode_data import distillation_indices
+    from pld_nodes.core.episode_store import EpisodeStore
+    from pld_nodes.core.export_lerobot import export_lerobot
+
+    episodes = None  # successful episodes
+    if opts.all:
+        episodes = range(EpisodeStore.open(opts.store).n_episodes)
+    elif opts.distillation_set:
+        episodes = distillation_indices(EpisodeStore.open(opts.store))
+    result = export_lerobot(
+        opts.store, opts.out, episodes=episodes, fps=opts.fps, robot_type=opts.robot_type,
+        overwrite=opts.overwrite,
+    )  # fmt: skip
+    LOG.info(
+        "LeRobotDataset v3.0: %d episodes, %d frames -> %s",
+        result.episodes,
+        result.frames,
+        result.root,
+    )
     return 0
 
 
@@ -258,6 +282,18 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, default=8000)
             p.add_argument("--api-key-env", default="", help="env var holding the API key")
         p.set_defaults(run=fn)
+    p = sub.add_parser("export-lerobot", help="an episode store as a LeRobotDataset v3.0")
+    p.add_argument("--store", required=True)
+    p.add_argument("--out", required=True, help="dataset root directory")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="every episode (default: successes)")
+    which.add_argument(
+        "--distillation-set", action="store_true", help="successful hybrid episodes only"
+    )
+    p.add_argument("--fps", type=float, default=0.0, help="0 = from the recorded stamps")
+    p.add_argument("--robot-type", default="franka")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=_export_lerobot)
     p = sub.add_parser("export-onnx", help="export a checkpoint to ONNX (+ .json sidecar)")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
