@@ -22,7 +22,7 @@ def run_job(ros_domain: int, out: Path, *args: str) -> subprocess.CompletedProce
     )
 
 
-def test_main_job_with_the_base_vla(ros_session, ros_domain, tmp_path: Path) -> None:
+def test_pld_drive_with_the_base_vla(ros_session, ros_domain, tmp_path: Path) -> None:
     """The default job: the shipped base VLA in vla_node, on the sim, over ROS."""
     out = tmp_path / "run"
     result = run_job(ros_domain, out, "--episodes", "4")
@@ -35,7 +35,7 @@ def test_main_job_with_the_base_vla(ros_session, ros_domain, tmp_path: Path) -> 
     assert (out / "logs" / "vla.log").stat().st_size > 0
 
 
-def test_main_job_with_the_scripted_expert(ros_session, ros_domain, tmp_path: Path) -> None:
+def test_pld_drive_with_the_scripted_expert(ros_session, ros_domain, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run_job(
         ros_domain, out, "--policy", "expert", "--episodes", "2", "--seed", "0", "--cameras"

@@ -8,8 +8,8 @@ from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
-from pld_bringup.graph import NodeLaunch
 from pld_bringup.drive import EpisodeDriver, ExpertActions
+from pld_bringup.graph import NodeLaunch
 from pld_interfaces.msg import Action, EpisodeStatus, StateVector
 from pld_interfaces.srv import ResetEpisode
 from pld_nodes.ros import qos
