@@ -136,13 +136,18 @@ def test_weights_hot_swap_while_running_and_corrupt_weights_are_rejected(
         assert time.monotonic() < deadline, "residual_node never joined the graph"
         time.sleep(0.1)
     time.sleep(1.0)  # endpoint matching follows graph discovery
-    n_idle = len(residuals.items)
     arbiter.open = True
-    first = wait_ended(status, reset(ros_probe, seed=3))
-    assert first.step > 20
-    during = [a.policy_version for a in residuals.items[n_idle:]]
-    assert len(during) >= first.step  # one residual per control step
-    assert during == sorted(during), "versions must never go backwards"
+    # The learner publishes on its own clock: under CPU load every swap can fall between two
+    # episodes, so run up to three until one episode sees a swap while control steps run.
+    for attempt in range(3):
+        n_before = len(residuals.items)
+        first = wait_ended(status, reset(ros_probe, seed=3 + attempt))
+        assert first.step > 20
+        during = [a.policy_version for a in residuals.items[n_before:]]
+        assert len(during) >= first.step  # one residual per control step
+        assert during == sorted(during), "versions must never go backwards"
+        if len(set(during)) >= 2:
+            break
     assert len(set(during)) >= 2 and during[-1] >= 1, f"no swap while running: {set(during)}"
 
     # A corrupt message (hash does not match the bytes) with a huge version: rejected.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +114,7 @@ def run_comparison(
         episodes = _collect_source(source, run, cfg, c, out)
         if not episodes:
             raise RuntimeError(f"source {source}: no successful episode to distil from")
-        trained = distill(
-            replace(cfg.distill), episodes, out / f"distill_{source}", progress=progress
-        )
+        trained = distill(cfg.distill, episodes, out / f"distill_{source}", progress=progress)
         bar = tqdm(total=len(seeds), desc=f"evaluate {source}", disable=not progress, leave=False)
         arm = evaluate_arm(
             SOURCES[source], cfg.task, str(trained.checkpoint), seeds,

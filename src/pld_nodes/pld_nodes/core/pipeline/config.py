@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pld_nodes.core.config import ConfigError, from_mapping, require_finite
-from pld_nodes.core.residual.config import SACConfig
 from pld_nodes.core.residual.trainer import TrainConfig, train_config_from_mapping
 from pld_nodes.core.vla.distill import DistillConfig
 
@@ -97,15 +96,9 @@ class PipelineConfig:
 
 def quick_pipeline_config(**overrides: Any) -> PipelineConfig:
     """CI-sized budgets: every stage runs and hands off; the numbers mean nothing."""
-    learn = TrainConfig(
-        offline_episodes=3,
-        warmup_episodes=1,
-        online_env_steps=300,
-        eval_every_steps=150,
-        eval_episodes=2,
-        final_eval_episodes=2,
-        sac=SACConfig(batch_size=64, calql_steps=20, calql_actions=2),
-    )
+    from pld_nodes.core.residual.experiment import quick_config
+
+    learn = quick_config(online_env_steps=300, eval_every_steps=150, final_eval_episodes=2)
     cfg = PipelineConfig(
         learn=learn,
         collect=CollectConfig(successes=2, max_episodes=6, batch_episodes=3),
