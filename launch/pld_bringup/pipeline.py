@@ -1,7 +1,7 @@
 """``pld-run``: the main job — the whole PLD loop on the simulated robot, with a report.
 
-    pld-run                                  # Lift, shipped base, full budgets (~45 min, 2 cores)
-    pld-run --quick --out runs/smoke         # every stage with tiny budgets (~2 min)
+    pld-run                                  # Lift, shipped base, full budgets (~35 min, 2 cores)
+    pld-run --quick --out runs/smoke         # every stage with tiny budgets (~1 min)
     pld-run --successes 50 --alpha 0.6 --set distill.steps=3000 --set learn.seed=1
     pld-run --out runs/x                     # after an interruption: resumes where it stopped
 
