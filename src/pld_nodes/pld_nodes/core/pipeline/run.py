@@ -208,7 +208,7 @@ class Pipeline:
         from pld_nodes.core.vla.distill import distill
 
         d = self.cfg.distill
-        episodes = load_distillation_episodes(EpisodeStore.open(store))
+        episodes = load_distillation_episodes(EpisodeStore.open(store), image_keys=self._cameras())
         episodes = episodes[: self.cfg.collect.successes]  # equal-size sets in comparisons
         demos = self._demos() if d.demo_fraction > 0 else []
         result = distill(d, episodes, self.out / "distill", demos, progress=self.progress)
@@ -228,7 +228,16 @@ class Pipeline:
 
         if self.cfg.demo_source == "recipe":
             return original_demos(self.cfg.distill.base_checkpoint)
-        return load_training_episodes(EpisodeStore.open(self.cfg.demo_source))
+        return load_training_episodes(
+            EpisodeStore.open(self.cfg.demo_source), image_keys=self._cameras()
+        )
+
+    def _cameras(self) -> tuple[str, ...]:
+        """The cameras the base VLA reads (its training data must carry them)."""
+        from pld_nodes.core.policy.backends import resolve_checkpoint
+        from pld_nodes.core.vla.checkpoint import read_config
+
+        return read_config(resolve_checkpoint(self.cfg.distill.base_checkpoint))[0].image_keys
 
     def evaluate(self, weights: Path, distilled: str) -> dict[str, Any]:
         e, learn = self.cfg.evaluate, self.cfg.learn
