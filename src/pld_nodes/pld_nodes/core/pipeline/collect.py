@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import torch
 
 from pld_nodes.core.arbiter import Arbiter, ArbiterConfig
 from pld_nodes.core.episode_store import EpisodeStore
 from pld_nodes.core.residual.checkpoint import LoadedActor, actor_from_bytes
-from pld_nodes.core.residual.rollout import ChunkedBase, ResidualFn, StateSpec, run_episode
+from pld_nodes.core.residual.rollout import (
+    ChunkedBase,
+    StateSpec,
+    deterministic_residual,
+    run_episode,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -66,18 +70,6 @@ def collect_status(store_path: Path) -> CollectStatus:
     return CollectStatus(store.n_episodes, len(store.episodes(success=True)), store.n_steps)
 
 
-def actor_residual(loaded: LoadedActor) -> ResidualFn:
-    """The deterministic (mean) residual of a loaded actor, as a rollout callback."""
-    actor = loaded.actor.eval()
-
-    def residual(state: np.ndarray, base: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            out, _ = actor(torch.from_numpy(state)[None], {}, torch.from_numpy(base)[None], True)
-        return out[0].numpy()
-
-    return residual
-
-
 def t_base_for(request: CollectRequest, k: int) -> int:
     """Episode k's takeover step: the arbiter node's own draw for (seed, k)."""
     r = request
@@ -91,7 +83,7 @@ def collect_inprocess(request: CollectRequest, progress: Callable[[int, int], No
 
     cfg = TrainConfig(task=request.task, base_checkpoint=request.base_checkpoint)
     loaded = actor_from_bytes(Path(request.residual_weights).read_bytes())
-    residual = actor_residual(loaded)
+    residual = deterministic_residual(loaded.actor)
     spec = StateSpec(loaded.actor.config.use_proprio, loaded.actor.config.use_object_state)
     path = Path(request.store)
     store = (

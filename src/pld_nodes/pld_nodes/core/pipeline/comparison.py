@@ -67,10 +67,9 @@ def _collect_source(
             seed=SEEDS[source],
             max_attempts=c.max_attempts_factor * c.episodes,
         )
-    store = run / "collect" / "episodes.zarr" if source == "pld_hybrid" else out / f"{source}.zarr"
+    store = run / "collect" / "episodes.zarr"  # (a) reuses the run's own collection if big enough
     if source != "pld_hybrid" or collect_status(store).successes < c.episodes:
-        if source == "pld_hybrid":
-            store = out / "pld_hybrid.zarr"
+        store = out / f"{source}.zarr"
         request = CollectRequest(
             task=learn.task,
             base_checkpoint=learn.base_checkpoint,

@@ -113,10 +113,11 @@ def pipeline_config_from_mapping(values: dict[str, Any], base: PipelineConfig) -
     values = dict(values)
     learn = base.learn
     if "learn" in values:
+        given = dict(values.pop("learn"))  # never mutate the caller's mapping
         current = dataclasses.asdict(base.learn)
         for key in ("policy", "sac"):
-            current[key] = current[key] | (values["learn"].pop(key, None) or {})
-        learn = train_config_from_mapping(current | values.pop("learn"))
+            current[key] = current[key] | (given.pop(key, None) or {})
+        learn = train_config_from_mapping(current | given)
     sections = {"collect": CollectConfig, "distill": DistillConfig, "evaluate": EvalConfig}
     built: dict[str, Any] = {"learn": learn}
     for key, cls in sections.items():

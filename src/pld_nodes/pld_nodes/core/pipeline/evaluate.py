@@ -8,9 +8,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pld_nodes.core.pipeline.collect import actor_residual
 from pld_nodes.core.residual.checkpoint import actor_from_bytes
-from pld_nodes.core.residual.rollout import ChunkedBase, StateSpec, run_episode
+from pld_nodes.core.residual.rollout import (
+    ChunkedBase,
+    StateSpec,
+    deterministic_residual,
+    run_episode,
+)
 from pld_nodes.core.residual.trainer import TrainConfig, load_base_policy, make_task_env
 
 
@@ -69,7 +73,7 @@ def evaluate_arm(
     residual, xi, spec = None, 0.0, StateSpec()
     if residual_weights is not None:
         loaded = actor_from_bytes(Path(residual_weights).read_bytes())
-        residual, xi = actor_residual(loaded), loaded.xi
+        residual, xi = deterministic_residual(loaded.actor), loaded.xi
         spec = StateSpec(loaded.actor.config.use_proprio, loaded.actor.config.use_object_state)
     env = make_task_env(cfg)
     successes, lengths = [], []

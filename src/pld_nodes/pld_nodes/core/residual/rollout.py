@@ -13,12 +13,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from pld_nodes.core.policy.interface import Policy, PolicyObservation
 from pld_nodes.core.residual.replay import PHASE_BASE, PHASE_RESIDUAL, residual_state
 
 ResidualFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(state, a_b) -> a_delta in [-1, 1]."""
+
+
+def deterministic_residual(actor: torch.nn.Module) -> ResidualFn:
+    """The mean action of a state-input residual actor, as a rollout callback."""
+
+    def residual(state: np.ndarray, base: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out, _ = actor(torch.from_numpy(state)[None], {}, torch.from_numpy(base)[None], True)
+        return out[0].numpy()
+
+    return residual
 
 
 class ChunkedBase:

@@ -30,7 +30,12 @@ from pld_nodes.core.episode_store import EpisodeStore
 from pld_nodes.core.residual.checkpoint import actor_from_bytes, actor_to_bytes
 from pld_nodes.core.residual.config import ResidualPolicyConfig, SACConfig, xi_at
 from pld_nodes.core.residual.learner import ResidualLearner, layout_for
-from pld_nodes.core.residual.rollout import ChunkedBase, StateSpec, run_episode
+from pld_nodes.core.residual.rollout import (
+    ChunkedBase,
+    StateSpec,
+    deterministic_residual,
+    run_episode,
+)
 
 _LOG = logging.getLogger(__name__)
 NO_BASE = "none"
@@ -290,14 +295,10 @@ class ResidualTrainer:
         assert self.learner is not None
         learner = self.learner
 
-        def residual(state: np.ndarray, base: np.ndarray) -> np.ndarray:
-            if actor is None:
-                return learner.act(state, base, deterministic=True)
-            with torch.inference_mode():
-                out, _ = actor(
-                    torch.from_numpy(state)[None], {}, torch.from_numpy(base)[None], True
-                )
-            return out[0].numpy()
+        def learner_mean(state: np.ndarray, base: np.ndarray) -> np.ndarray:
+            return learner.act(state, base, deterministic=True)
+
+        residual = learner_mean if actor is None else deterministic_residual(actor)
 
         seeds = [first_seed + i for i in range(n)]
         return evaluate(
