@@ -19,6 +19,7 @@ class MessageLog:
     def __init__(self) -> None:
         self._items: list[Any] = []
         self._cond = threading.Condition()
+        self.subscription: Any = None  # set by RosProbe.subscribe
 
     def append(self, msg: Any) -> None:
         with self._cond:
@@ -76,7 +77,7 @@ class RosProbe:
 
     def subscribe(self, msg_type: Any, topic: str, qos: Any = 10) -> MessageLog:
         log = MessageLog()
-        self.node.create_subscription(msg_type, topic, log.append, qos)
+        log.subscription = self.node.create_subscription(msg_type, topic, log.append, qos)
         return log
 
     def publisher(self, msg_type: Any, topic: str, qos: Any = 10) -> Any:
@@ -87,6 +88,15 @@ class RosProbe:
         while publisher.get_subscription_count() < count:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no subscriber on {publisher.topic_name} in {timeout_s} s")
+            time.sleep(0.02)
+
+    def wait_for_publishers(self, log: MessageLog, count: int = 1, timeout_s: float = 10.0) -> None:
+        """Block until ``log``'s subscription is matched: a volatile message sent before is lost."""
+        deadline = time.monotonic() + timeout_s
+        while log.subscription.get_publisher_count() < count:
+            if time.monotonic() > deadline:
+                topic = log.subscription.topic_name
+                raise TimeoutError(f"no publisher on {topic} in {timeout_s} s")
             time.sleep(0.02)
 
     def call(self, srv_type: Any, name: str, request: Any, timeout_s: float = 10.0) -> Any:

@@ -94,6 +94,7 @@ def first_base_action(launch_graph, ros_probe, backend: dict) -> np.ndarray:
         ]
     )
     actions = ros_probe.subscribe(Action, "/policy/base/action", qos.COMMAND)
+    ros_probe.wait_for_publishers(actions, timeout_s=60.0)  # the one action must not be lost
     reply = ros_probe.call(
         ResetEpisode, "/episode/reset", ResetEpisode.Request(seed=SEED), timeout_s=60.0
     )
@@ -156,3 +157,4 @@ def test_openpi_backend_through_a_policy_server(
         os.environ.pop("PLD_TEST_KEY", None)
         server.terminate()
         server.wait(timeout=10)
+        print("policy server output:\n", server.stdout.read()[-3000:])  # shown on failure
