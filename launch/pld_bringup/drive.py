@@ -1,11 +1,12 @@
 """``pld-drive``: a smoke check of the simulated robot graph, driven over ROS for a few episodes.
 
 It launches graph ``sim_vla`` (or ``sim``) in lockstep mode with the process launcher, then
-drives episodes from this process exactly as a policy node would: reset through
+drives episodes from this process exactly as the arbiter would: reset through
 ``/episode/reset``, read complete observations from the robot topics, publish
-``/robot/command``, stop when ``/episode/status`` says the episode ended. The acting policy is
-the base VLA in vla_node or the task's scripted expert. Use it to check a workstation's
-sim/ROS setup in a minute; the main job (``pld-run``) is the whole PLD pipeline.
+``/arbiter/command`` (the safety monitor's input), stop when ``/episode/status`` says the
+episode ended. The acting policy is the base VLA in vla_node or the task's scripted expert.
+Use it to check a workstation's sim/ROS setup in a minute; the main job (``pld-run``) is the
+whole PLD pipeline.
 Writes ``<out>/report.md``, ``<out>/episodes.png`` and ``<out>/config.json``.
 """
 
@@ -22,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pld_bringup import find_graph, share_dir
+from pld_bringup.graph import task_config_for
 from pld_bringup.process_launcher import GraphLauncher
 
 LOG = logging.getLogger("pld_bringup.drive")
@@ -140,17 +142,17 @@ class BaseActions:
             self._cond.notify_all()
 
     def start_episode(self, obs) -> None:
-        from pld_nodes.ros.conversions import stamp_from_seconds
+        from pld_nodes.ros.conversions import stamp_from_nanoseconds
 
-        first = stamp_from_seconds(obs.stamp_s)
+        first = stamp_from_nanoseconds(obs.key_ns)
         with self._cond:  # forget the previous episode's leftovers, keep anything for this one
             for key in [k for k in self._actions if k < (first.sec, first.nanosec)]:
                 del self._actions[key]
 
     def action_for(self, obs, timeout_s: float):
-        from pld_nodes.ros.conversions import stamp_from_seconds
+        from pld_nodes.ros.conversions import stamp_from_nanoseconds
 
-        stamp = stamp_from_seconds(obs.stamp_s)
+        stamp = stamp_from_nanoseconds(obs.key_ns)
         key = (stamp.sec, stamp.nanosec)
         with self._cond:
             if not self._cond.wait_for(lambda: key in self._actions, timeout_s):
@@ -161,8 +163,8 @@ class BaseActions:
 class EpisodeDriver:
     """Drives episodes over ROS from an in-process node (reset → act on observations → end).
 
-    It stands where the arbiter and safety monitor will stand: the chosen action goes to
-    /robot/command.
+    It stands where the arbiter stands: the chosen action goes to /arbiter/command, which the
+    graph's safety monitor makes safe and forwards to /robot/command.
     """
 
     def __init__(self, node, camera_names: tuple[str, ...], actions) -> None:
@@ -176,7 +178,7 @@ class EpisodeDriver:
         self._status = None
         self._obs = None
         self._cond = threading.Condition()
-        self._cmd = node.create_publisher(Action, "/robot/command", qos.COMMAND)
+        self._cmd = node.create_publisher(Action, "/arbiter/command", qos.COMMAND)
         node.create_subscription(EpisodeStatus, "/episode/status", self._on_status, qos.LATCHED)
         RobotObserver(node, self._on_obs, camera_names, privileged_state=True)
 
@@ -198,7 +200,7 @@ class EpisodeDriver:
     def run_episode(self, probe, seed: int, timeout_s: float, progress=None) -> EpisodeRecord:
         """Reset with ``seed`` and act until the bridge reports the episode ended."""
         from pld_interfaces.srv import ResetEpisode
-        from pld_nodes.ros.conversions import stamp_from_seconds
+        from pld_nodes.ros.conversions import stamp_from_nanoseconds
 
         start = time.monotonic()
         with self._cond:
@@ -228,7 +230,7 @@ class EpisodeDriver:
                 break
             values = self.actions.action_for(obs, timeout_s)
             msg = self._Action(action=[float(v) for v in values], source=self.actions.source)
-            msg.header.stamp = stamp_from_seconds(obs.stamp_s)
+            msg.header.stamp = stamp_from_nanoseconds(obs.key_ns)
             self._cmd.publish(msg)
             step += 1
             self._wait(
@@ -318,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = {
         "task": cfg.task,
+        "task_config": task_config_for(cfg.task),
         "step_mode": "lockstep",
         "seed": str(cfg.seed),
         "cameras_config": cameras_cfg,

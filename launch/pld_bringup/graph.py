@@ -280,3 +280,8 @@ def _check_param_file(path: Path, search: tuple[Path, ...], where: str) -> Path:
             "(expected '<node name or /**>: {ros__parameters: {...}}')"
         )
     return full.resolve()
+
+
+def task_config_for(task: str) -> str:
+    """The shipped task YAML (safety limits) for a sim task name: Lift or a LIBERO task."""
+    return "config/tasks/libero.yaml" if task.startswith("libero") else "config/tasks/lift.yaml"

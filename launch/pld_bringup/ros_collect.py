@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from pld_bringup import find_graph, share_dir
+from pld_bringup.graph import task_config_for
 from pld_bringup.process_launcher import GraphLauncher
 from pld_nodes.core.pipeline.collect import CollectRequest, collect_status
 
@@ -73,6 +74,7 @@ class RosCollector:
     ) -> None:
         args = {
             "task": request.task,
+            "task_config": task_config_for(request.task),
             "vla_config": str(self.vla_config(request)),
             "mode": request.mode,
             "episodes": str(count),

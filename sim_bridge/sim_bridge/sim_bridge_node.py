@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -28,6 +28,7 @@ from pld_nodes.ros.conversions import (
     pinhole_camera_info,
     pose_stamped,
     stamp_from_seconds,
+    wrench_stamped,
 )
 from pld_nodes.ros.node_main import run_node
 from pld_nodes.ros.params import declare_config
@@ -38,6 +39,7 @@ from sim_bridge.envs.conventions import PROPRIO_LAYOUT
 # The sim publishes poses in its world frame (robot base axis-aligned at a fixed offset); the
 # Franka driver publishes in the robot base frame. Policies consume numbers, not frames.
 WORLD_FRAME = "world"
+EE_FRAME = "ee"  # the wrist force/torque sensor's frame
 LOCKSTEP_REPUBLISH_S = 0.5
 """Lockstep: re-send the current observation after this long without a command."""
 
@@ -74,6 +76,7 @@ class SimBridgeNode(Node):
         self._object_fields = list(object_state_names(env.unwrapped.object_names))
         self._joints = self.create_publisher(JointState, "/robot/joint_states", qos.SENSOR)
         self._ee = self.create_publisher(PoseStamped, "/robot/ee_pose", qos.SENSOR)
+        self._wrench = self.create_publisher(WrenchStamped, "/robot/wrench", qos.SENSOR)
         self._gripper = self.create_publisher(JointState, "/robot/gripper", qos.SENSOR)
         self._objects = self.create_publisher(StateVector, "/sim/object_state", qos.SENSOR)
         self._status = self.create_publisher(EpisodeStatus, "/episode/status", qos.EPISODE_STATUS)
@@ -193,6 +196,9 @@ class SimBridgeNode(Node):
         )
         width = float(abs(fingers[0]) + abs(fingers[1]))
         self._gripper.publish(joint_state(["gripper_width"], [width], stamp))
+        wrench = getattr(self.core.env.unwrapped, "ee_wrench", None)
+        if wrench is not None:
+            self._wrench.publish(wrench_stamped(wrench(), stamp, EE_FRAME))
         if self.config.privileged_state and "object_state" in obs:
             msg = StateVector(
                 names=self._object_fields, data=[float(v) for v in obs["object_state"]]

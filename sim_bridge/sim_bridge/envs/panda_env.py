@@ -250,6 +250,16 @@ class PandaTaskEnv(gym.Env[dict[str, Any], np.ndarray]):
             }
         return obs
 
+    def ee_wrench(self) -> np.ndarray:
+        """Force (N) and torque (N·m) at the wrist sensor, as a Franka's external wrench.
+
+        robosuite's raw sensor reading: unlike libfranka's ``O_F_ext_hat_K`` it is not
+        gravity-compensated (the hand's own weight reads ~4 N) and sim contacts are stiff
+        (measured in Lift: a base policy pressing on the table reads 58 N p50, 308 N p99).
+        """
+        robot = self._live().env.robots[0]
+        return np.concatenate([robot.ee_force, robot.ee_torque]).astype(np.float64)
+
     def _info(self, success: bool) -> dict[str, Any]:
         return {
             "success": success,

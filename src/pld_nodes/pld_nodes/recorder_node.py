@@ -1,8 +1,9 @@
 """recorder_node: every step of every episode into the Zarr episode store, off the control path.
 
 Pairs /arbiter/step records with the robot observation of the same stamp (``RobotObserver``,
-cameras and privileged state as configured), keeps them per episode in memory, and on
-/episode/lifecycle ``committed`` hands the episode to a background writer thread that commits
+cameras and privileged state as configured), stores each step's action as the safety monitor
+executed it (/robot/command, same stamp: made safe or held), keeps them per episode in memory,
+and on /episode/lifecycle ``committed`` hands the episode to a background writer thread that commits
 it atomically (``EpisodeStore.add_episode``); ``discarded`` drops it. A store written by
 another schema or with different step keys is refused at startup (exit code 2, message says
 what differs); a failed write (disk full) is logged as an error and reported on /diagnostics,
@@ -21,18 +22,27 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
-from pld_interfaces.msg import ArbiterStep, EpisodeStatus
+from pld_interfaces.msg import Action, ArbiterStep, EpisodeStatus
 from pld_nodes import __version__
 from pld_nodes.core.config import ConfigError
 from pld_nodes.core.episode_store import EpisodeStore, EpisodeStoreError
 from pld_nodes.core.observation import Observation
-from pld_nodes.core.recording import BackgroundWriter, StepRecord, StepSynchronizer, build_episode
+from pld_nodes.core.recording import (
+    BackgroundWriter,
+    StepRecord,
+    StepSynchronizer,
+    build_episode,
+    with_executed_commands,
+)
 from pld_nodes.episode_manager_node import LIFECYCLE_QOS
 from pld_nodes.ros import qos
-from pld_nodes.ros.conversions import nanoseconds_from_stamp, stamp_from_seconds
+from pld_nodes.ros.conversions import nanoseconds_from_stamp
 from pld_nodes.ros.node_main import run_node
 from pld_nodes.ros.params import declare_config
 from pld_nodes.ros.robot_observer import RobotObserver
+
+MAX_EXECUTED = 4096
+"""Executed commands kept for pairing (~3 min at 20 Hz: longer than any episode's commit)."""
 
 BASE_KEYS = (
     "action", "base_action", "phase", "proprio", "residual_action", "residual_version",
@@ -51,6 +61,9 @@ class RecorderConfig:
     observations (separate topics arrive in any order); what is still missing then is
     recorded as missing."""
     diagnostics_period_s: float = 1.0
+    executed_command_topic: str = "/robot/command"
+    """The safety monitor's output: actions are stored as executed (made safe or held), not as
+    the arbiter proposed them; empty = store the arbiter's actions."""
 
     def __post_init__(self) -> None:
         if not self.store_path:
@@ -96,6 +109,10 @@ class RecorderNode(Node):
         self._last_written: dict[str, Any] = {}
         self._diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(ArbiterStep, "/arbiter/step", self._on_step, qos.STATE)
+        self._executed: dict[int, tuple[np.ndarray, bool]] = {}
+        self.safety_changed_steps = 0
+        if c.executed_command_topic:
+            self.create_subscription(Action, c.executed_command_topic, self._on_executed, qos.STATE)
         self.create_subscription(
             EpisodeStatus, "/episode/lifecycle", self._on_lifecycle, LIFECYCLE_QOS
         )
@@ -113,7 +130,7 @@ class RecorderNode(Node):
         )
 
     def _on_observation(self, obs: Observation) -> None:
-        self.sync.add_observation(nanoseconds_from_stamp(stamp_from_seconds(obs.stamp_s)), obs)
+        self.sync.add_observation(obs.key_ns, obs)
 
     def _on_step(self, msg: ArbiterStep) -> None:
         self.sync.add_step(
@@ -134,6 +151,14 @@ class RecorderNode(Node):
                 hold_reason=msg.hold_reason,
             )
         )
+
+    def _on_executed(self, msg: Action) -> None:
+        self._executed[nanoseconds_from_stamp(msg.header.stamp)] = (
+            np.asarray(msg.action, np.float32),
+            msg.source == "hold",
+        )
+        while len(self._executed) > MAX_EXECUTED:
+            del self._executed[next(iter(self._executed))]  # the oldest (insertion order)
 
     def _on_lifecycle(self, msg: EpisodeStatus) -> None:
         if msg.state in ("committed", "discarded"):
@@ -156,6 +181,9 @@ class RecorderNode(Node):
 
     def _finish(self, msg: EpisodeStatus) -> None:
         steps = self.sync.pop_episode(int(msg.episode_index))
+        if self.config.executed_command_topic:
+            steps, changed = with_executed_commands(steps, self._executed)
+            self.safety_changed_steps += changed
         if msg.state == "discarded":
             self.discarded += 1
             self.get_logger().info(
@@ -213,6 +241,7 @@ class RecorderNode(Node):
                 KeyValue(key="written", value=str(w.written)),
                 KeyValue(key="failed", value=str(w.failed)),
                 KeyValue(key="discarded", value=str(self.discarded)),
+                KeyValue(key="steps changed by safety", value=str(self.safety_changed_steps)),
                 KeyValue(key="pending_writes", value=str(w.pending)),
             ],
         )

@@ -23,7 +23,7 @@ from pld_nodes.core.observation import Observation
 from pld_nodes.core.residual.checkpoint import WeightsError
 from pld_nodes.core.residual.inference import HotSwapResidual, StampPairer
 from pld_nodes.ros import qos
-from pld_nodes.ros.conversions import nanoseconds_from_stamp, stamp_from_seconds
+from pld_nodes.ros.conversions import nanoseconds_from_stamp
 from pld_nodes.ros.node_main import run_node
 from pld_nodes.ros.params import declare_config
 from pld_nodes.ros.robot_observer import RobotObserver
@@ -87,10 +87,7 @@ class ResidualNode(Node):
     # ------------------------------------------------------------------ control path
     def _on_observation(self, obs: Observation) -> None:
         self._observations += 1
-        stamp = nanoseconds_from_stamp(
-            stamp_from_seconds(obs.stamp_s)
-        )  # exactly as vla_node stamps
-        base = self._pairer.add_observation(stamp, obs)
+        base = self._pairer.add_observation(obs.key_ns, obs)
         if base is not None:
             self._compute(obs, base)
 

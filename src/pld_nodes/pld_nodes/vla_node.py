@@ -23,7 +23,7 @@ from pld_nodes.core.policy.chunking import ChunkExecutionConfig
 from pld_nodes.core.policy.interface import PolicyObservation
 from pld_nodes.core.policy.runner import PolicyRunner, StampedObservation
 from pld_nodes.ros import qos
-from pld_nodes.ros.conversions import stamp_from_seconds
+from pld_nodes.ros.conversions import stamp_from_nanoseconds, stamp_from_seconds
 from pld_nodes.ros.node_main import run_node
 from pld_nodes.ros.params import declare_config
 from pld_nodes.ros.robot_observer import RobotObserver
@@ -101,10 +101,11 @@ class VlaNode(Node):
                 images=obs.images,
                 object_state=obs.object_state,
             ),
+            obs.key_ns,
         )
         action, start = runner.on_observation(item)
         if action is not None:
-            self._publish_action(action, obs.stamp_s, runner)
+            self._publish_action(action, item, runner)
         if start:
             self._pool.submit(self._infer, runner)
 
@@ -125,17 +126,21 @@ class VlaNode(Node):
             msg.header.stamp = stamp_from_seconds(chunk.t0)
             self._chunk_pub.publish(msg)
         if action is not None and answered is not None:
-            self._publish_action(action, answered.stamp_s, runner)
+            self._publish_action(action, answered, runner)
         if runner.claim_retry():
             self._pool.submit(self._infer, runner)
 
-    def _publish_action(self, action, stamp_s: float, runner: PolicyRunner) -> None:
+    def _publish_action(self, action, answers: StampedObservation, runner: PolicyRunner) -> None:
         msg = Action(
             action=[float(v) for v in action],
             source="base",
             policy_version=int(runner.policy.spec.version),
         )
-        msg.header.stamp = stamp_from_seconds(stamp_s)
+        msg.header.stamp = (
+            stamp_from_seconds(answers.stamp_s)
+            if answers.stamp_ns is None
+            else stamp_from_nanoseconds(answers.stamp_ns)  # exactly the observation's stamp
+        )
         self._action_pub.publish(msg)
 
     def destroy_node(self) -> None:

@@ -117,8 +117,8 @@ def test_nothing_outside_the_limits_is_ever_sent_and_estop_stays_latched(events,
             decision = monitor.tick(now)
             if decision is not None:
                 check_output(decision, position)
-            if latched:
-                assert decision is not None and decision.reasons == ("estop",)
+            if latched and decision is not None:
+                assert decision.reasons == ("estop",)
         else:
             _, values, age = event
             decision = monitor.filter(values, now - age, now)
@@ -205,7 +205,8 @@ def test_joint_margin_stops_motion_but_not_the_gripper_and_gripper_range_clips()
 def test_watchdog_holds_without_fresh_commands_and_estop_needs_a_reset() -> None:
     m = SafetyMonitor(LIMITS)
     m.update_state(state(10.0))
-    assert m.tick(10.0).reasons == ("no fresh command",)  # nothing received yet
+    assert m.tick(10.0) is None  # the timeout counts from the first tick
+    assert m.tick(10.6).reasons == ("no fresh command",)  # nothing received since
     m.filter([0.0] * 6 + [0.7], 10.0, 10.0)
     assert m.tick(10.4) is None
     held = m.tick(10.6)
@@ -214,6 +215,8 @@ def test_watchdog_holds_without_fresh_commands_and_estop_needs_a_reset() -> None
     m.update_state(state(11.0))
     for t in (11.0, 12.0, 50.0):
         assert m.filter([0.1] * 7, t, t).reasons == ("estop",)
+    assert m.tick(50.1) is None  # held commands keep arriving: the watchdog stays quiet
+    assert m.tick(50.6).reasons == ("estop",)  # they stopped: holds, still for the e-stop
     assert m.reset_estop() and not m.filter([0.1] * 7, 11.0, 11.0).hold
 
 

@@ -83,6 +83,14 @@ class Observation:
     object_state: np.ndarray | None = None
     object_state_names: tuple[str, ...] = ()
     images: dict[str, np.ndarray] = field(default_factory=dict)
+    stamp_ns: int | None = None
+    """The exact stamp (ROS time in ns) when it came from a message: outputs answering this
+    observation must carry it unchanged — a float round trip of a wall-clock stamp is off by
+    up to ~200 ns, and consumers pair streams by exact stamp."""
+
+    @property
+    def key_ns(self) -> int:
+        return self.stamp_ns if self.stamp_ns is not None else round(self.stamp_s * 1e9)
 
 
 class StampAssembler:

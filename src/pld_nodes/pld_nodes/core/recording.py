@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,35 @@ class StepSynchronizer:
             del self.episodes[old]
         self.finished = max(self.finished, episode)
         return self.episodes.pop(episode, EpisodeSteps())
+
+
+SAFETY_HOLD_REASON = "safety monitor hold"
+
+
+def with_executed_commands(
+    steps: EpisodeSteps, executed: Mapping[int, tuple[np.ndarray, bool]]
+) -> tuple[EpisodeSteps, int]:
+    """The episode with each step's action replaced by the command the robot executed.
+
+    ``executed`` maps a command stamp (ns) to (action sent to the robot, whether it was a
+    hold), as the safety monitor published it. A step it modified or held is stored as
+    executed — the data must match what the robot did — and a hold gets a ``hold_reason``.
+    Steps without an executed command (the terminal step's, never sent) keep the arbiter's.
+    Returns the episode and how many steps changed.
+    """
+    changed = 0
+    pairs: list[tuple[StepRecord, Observation]] = []
+    for record, obs in steps.steps:
+        sent = executed.get(record.stamp_ns)
+        if sent is not None:
+            action, held = sent
+            action = np.asarray(action, np.float32)
+            if held or not np.array_equal(action, record.action):
+                changed += 1
+                reason = SAFETY_HOLD_REASON if held and not record.hold_reason else ""
+                record = replace(record, action=action, hold_reason=record.hold_reason or reason)
+        pairs.append((record, obs))
+    return EpisodeSteps(pairs, dict(steps.waiting)), changed
 
 
 def build_episode(

@@ -124,6 +124,27 @@ class RobotState:
     torque: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
+class SpeedEstimator:
+    """EE linear speed from consecutive stamped positions (robots and sims that publish no twist).
+
+    A repeated or older stamp (a re-sent sample) keeps the previous estimate; the first sample
+    gives 0.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[float, np.ndarray] | None = None
+        self.speed = 0.0
+
+    def update(self, stamp_s: float, position: np.ndarray) -> float:
+        pos = np.asarray(position, np.float64)
+        last = self._last
+        if last is not None and stamp_s > last[0]:
+            self.speed = float(np.linalg.norm(pos - last[1]) / (stamp_s - last[0]))
+        if last is None or stamp_s > last[0]:
+            self._last = (stamp_s, pos)
+        return self.speed
+
+
 @dataclass(frozen=True)
 class SafetyDecision:
     action: np.ndarray
@@ -151,6 +172,7 @@ class SafetyMonitor:
         self.commands = 0
         self._last_gripper = GRIPPER_OPEN
         self._last_command_time: float | None = None
+        self._watch_since: float | None = None
 
     # ----------------------------------------------------------------- inputs
     def update_state(self, state: RobotState) -> str | None:
@@ -187,13 +209,18 @@ class SafetyMonitor:
         return SafetyDecision(hold_action(self._last_gripper), True, (reason,))
 
     def tick(self, now_s: float) -> SafetyDecision | None:
-        """Watchdog: a hold when no command was accepted for ``command_timeout_s``."""
-        if self.estop_reason is not None:
-            return self.hold("estop")
+        """Watchdog: a hold when no command was accepted for ``command_timeout_s`` (counted from
+        the first tick when none ever was), with reason "estop" while one is latched.
+
+        Commands keep the watchdog quiet even during an e-stop (each is answered by a hold), so
+        a lockstep sim, which steps once per command, is not stepped by the watchdog too.
+        """
+        if self._watch_since is None:
+            self._watch_since = now_s
         last = self._last_command_time
-        if last is None or now_s - last >= self.limits.command_timeout_s:
-            return self.hold("no fresh command")
-        return None
+        if now_s - (self._watch_since if last is None else last) < self.limits.command_timeout_s:
+            return None
+        return self.hold("estop" if self.estop_reason is not None else "no fresh command")
 
     def filter(
         self, values: Sequence[float] | np.ndarray, stamp_s: float, now_s: float
@@ -202,6 +229,8 @@ class SafetyMonitor:
         self.commands += 1
         lim = self.limits
         if self.estop_reason is not None:
+            if math.isfinite(stamp_s) and now_s - stamp_s <= lim.max_command_age_s:
+                self._last_command_time = now_s
             return self.hold("estop")
         try:
             action = validate_action(values, ACTION_DIM)

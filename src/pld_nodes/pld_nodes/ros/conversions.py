@@ -7,13 +7,18 @@ from collections.abc import Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, WrenchStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 
 def stamp_from_seconds(t: float) -> Time:
     total_ns = round(t * 1e9)
     return Time(sec=total_ns // 1_000_000_000, nanosec=total_ns % 1_000_000_000)
+
+
+def stamp_from_nanoseconds(ns: int) -> Time:
+    """Exact: use it to pass on a stamp that was received (``stamp_from_seconds`` is not)."""
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 def nanoseconds_from_stamp(stamp: Time) -> int:
@@ -85,4 +90,13 @@ def pose_stamped(
     p, q = msg.pose.position, msg.pose.orientation
     p.x, p.y, p.z = (float(v) for v in position)
     q.x, q.y, q.z, q.w = (float(v) for v in quat_xyzw)
+    return msg
+
+
+def wrench_stamped(force_torque: Sequence[float], stamp: Time, frame_id: str) -> WrenchStamped:
+    """``force_torque``: fx, fy, fz (N), tx, ty, tz (N·m)."""
+    msg = WrenchStamped()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    f, t = msg.wrench.force, msg.wrench.torque
+    f.x, f.y, f.z, t.x, t.y, t.z = (float(v) for v in force_torque)
     return msg

@@ -112,4 +112,5 @@ class RobotObserver:
             object_state=None if objects is None else np.asarray(objects.data, dtype=np.float64),  # type: ignore[attr-defined]
             object_state_names=() if objects is None else tuple(objects.names),  # type: ignore[attr-defined]
             images=images,
+            stamp_ns=nanoseconds_from_stamp(stamp),
         )

@@ -22,6 +22,8 @@ class StampedObservation:
     stamp_s: float
     episode: int
     obs: PolicyObservation
+    stamp_ns: int | None = None
+    """The observation's exact stamp, passed on unchanged to the action answering it."""
 
 
 class PolicyRunner:
