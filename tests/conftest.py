@@ -66,3 +66,24 @@ def launch_graph(
     yield start
     for launcher in launchers:
         launcher.stop()
+
+
+@pytest.fixture(scope="session")
+def franka_sim_venv() -> Path:
+    """franka-sim in its own venv (scripts/setup_franka_sim.sh; idempotent, ~10 s once)."""
+    import subprocess
+
+    subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts/setup_franka_sim.sh")], check=True, timeout=600
+    )
+    return REPO_ROOT / ".venv-peers" / "franka-sim"
+
+
+@pytest.fixture
+def franka_sim(franka_sim_venv: Path, tmp_path: Path) -> Iterator[object]:
+    """A fresh franka-sim server (fixed ports 1337/1338: one per machine) for this test."""
+    from pld_bringup.franka_sim import FrankaSimServer
+
+    server = FrankaSimServer(franka_sim_venv, log_path=tmp_path / "franka-sim.log").start()
+    yield server
+    server.stop()
