@@ -163,11 +163,14 @@ class BaseActions:
 class EpisodeDriver:
     """Drives episodes over ROS from an in-process node (reset → act on observations → end).
 
-    It stands where the arbiter stands: the chosen action goes to /arbiter/command, which the
-    graph's safety monitor makes safe and forwards to /robot/command.
+    It stands where the arbiter stands: the chosen action goes to ``command_topic``
+    (/arbiter/command, which the graph's safety monitor makes safe and forwards to
+    /robot/command; a bare sim bridge under test takes /robot/command directly).
     """
 
-    def __init__(self, node, camera_names: tuple[str, ...], actions) -> None:
+    def __init__(
+        self, node, camera_names: tuple[str, ...], actions, command_topic: str = "/arbiter/command"
+    ) -> None:
         from pld_interfaces.msg import Action, EpisodeStatus
         from pld_nodes.ros import qos
         from pld_nodes.ros.robot_observer import RobotObserver
@@ -178,7 +181,7 @@ class EpisodeDriver:
         self._status = None
         self._obs = None
         self._cond = threading.Condition()
-        self._cmd = node.create_publisher(Action, "/arbiter/command", qos.COMMAND)
+        self._cmd = node.create_publisher(Action, command_topic, qos.COMMAND)
         node.create_subscription(EpisodeStatus, "/episode/status", self._on_status, qos.LATCHED)
         RobotObserver(node, self._on_obs, camera_names, privileged_state=True)
 

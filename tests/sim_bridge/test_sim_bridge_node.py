@@ -54,6 +54,7 @@ def test_scripted_episode_over_ros_succeeds(launch_graph, ros_probe) -> None:
         ros_probe.node,
         ("agentview", "robot0_eye_in_hand"),
         ExpertActions("lift", seed=0),
+        command_topic="/robot/command",  # the bridge alone: no safety monitor in this graph
     )
     record = driver.run_episode(ros_probe, seed=5, timeout_s=30.0)
     assert record.success and record.reason == "success"
