@@ -113,3 +113,26 @@ def test_a_full_disk_is_reported_and_leaves_every_committed_episode_intact(tmp_p
     assert "No space left on device" in lines["ERROR"]
     assert int(lines["VERIFIED"]) == written  # every committed episode reads back bit-exact
     assert "NOT recorded" in out.stderr  # the failure is reported, with the reason
+
+
+def test_steps_are_stored_as_the_safety_monitor_executed_them() -> None:
+    from pld_nodes.core.recording import SAFETY_HOLD_REASON, EpisodeSteps, with_executed_commands
+
+    steps = EpisodeSteps([(rec(0, k, 100 + k), obs(100 + k)) for k in range(4)])
+    proposed = [r.action for r, _ in steps.steps]  # step k proposes k / 100 on every axis
+    capped = proposed[1] * 0.5
+    held = np.zeros_like(proposed[2])
+    executed = {
+        100: (proposed[0].copy(), False),  # passed unchanged
+        101: (capped, False),  # capped by the monitor
+        102: (held, True),  # held
+    }  # 103: no executed command (never sent): keeps the arbiter's
+    out, changed = with_executed_commands(steps, executed)
+    records = [r for r, _ in out.steps]
+    assert changed == 2
+    np.testing.assert_array_equal(records[0].action, proposed[0])
+    np.testing.assert_array_equal(records[1].action, capped)
+    np.testing.assert_array_equal(records[2].action, held)
+    assert records[2].hold_reason == SAFETY_HOLD_REASON and records[1].hold_reason == ""
+    np.testing.assert_array_equal(records[3].action, proposed[3])
+    np.testing.assert_array_equal(steps.steps[1][0].action, proposed[1])  # input untouched

@@ -249,3 +249,13 @@ def test_limits_load_from_a_task_mapping_and_missing_ones_are_an_error() -> None
     del values["max_force_n"]
     with pytest.raises(ConfigError, match="max_force_n"):
         SafetyLimits.from_mapping(values)
+
+
+def test_speed_estimator_differentiates_stamped_positions() -> None:
+    from pld_nodes.core.safety import SpeedEstimator
+
+    est = SpeedEstimator()
+    assert est.update(1.0, np.array([0.5, 0.0, 0.2])) == 0.0
+    assert est.update(1.1, np.array([0.5, 0.03, 0.2])) == pytest.approx(0.3)
+    assert est.update(1.1, np.array([9.0, 9.0, 9.0])) == pytest.approx(0.3)  # a re-sent stamp
+    assert est.update(1.2, np.array([0.5, 0.03, 0.2])) == pytest.approx(0.0)
