@@ -58,6 +58,9 @@ class EpisodeManagerConfig:
     start_delay_s: float = 1.0
     """Unattended runs: wait this long after startup before the first episode (lets the
     other nodes and any observers discover each other)."""
+    wait_for_subscribers: tuple[str, ...] = ()
+    """Unattended runs: topics that must have a subscriber before the first episode starts
+    (sim graphs: /episode/lifecycle, so a slow-starting recorder misses no episode)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -168,6 +171,10 @@ class EpisodeManagerNode(Node):
 
     def _auto_start(self) -> None:
         if time.monotonic() - self._t_start < self.config.start_delay_s:
+            return
+        if self._started == 0 and any(
+            self.count_subscribers(topic) == 0 for topic in self.config.wait_for_subscribers
+        ):
             return
         if self._started >= self.config.episodes:
             if self._auto_timer is not None:

@@ -22,6 +22,7 @@ shows the state. /diagnostics reports every intervention by reason.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
-from pld_interfaces.msg import Action
+from pld_interfaces.msg import Action, EpisodeStatus
 from pld_nodes.core.config import ConfigError, require_finite
 from pld_nodes.core.observation import ARM_JOINT_NAMES, StampAssembler
 from pld_nodes.core.safety import (
@@ -97,6 +98,10 @@ class SafetyMonitorNode(Node):
         self.create_subscription(JointState, "/robot/joint_states", self._on_joints, qos.SENSOR)
         if self.config.use_wrench:
             self.create_subscription(WrenchStamped, "/robot/wrench", self._on_wrench, qos.SENSOR)
+        self.create_subscription(
+            EpisodeStatus, "/episode/status", self._on_status, qos.EPISODE_STATUS
+        )
+        self._episode: int | None = None
         self.create_subscription(String, "/safety/estop", self._on_estop_topic, 10)
         self.create_service(Trigger, "/safety/estop", self._on_estop_service)
         self.create_service(Trigger, "/safety/reset", self._on_reset)
@@ -150,6 +155,18 @@ class SafetyMonitorNode(Node):
             self._robot_now = stamp_s
             if self.config.time_source == "robot":
                 self._on_watchdog()
+
+    def _on_status(self, msg: EpisodeStatus) -> None:
+        """A new episode (a reset) is a jump in the EE position, not a speed: start over."""
+        episode = int(msg.episode_index)
+        if episode == self._episode:
+            return
+        self._episode = episode
+        self._speed = SpeedEstimator()
+        state = self.monitor.state
+        if state is not None:
+            self.monitor.state = dataclasses.replace(state, ee_linear_speed=0.0)
+            self._speed.update(state.stamp_s, state.ee_position)
 
     # ------------------------------------------------------------------ commands
     def _now(self) -> float:
