@@ -157,15 +157,22 @@ def test_weights_hot_swap_while_running_and_corrupt_weights_are_rejected(
     blob[-3] ^= 0xFF
     bad.data = bytes(blob)
     assert sha256_hex(bytes(blob)) != good.sha256
-    ros_probe.publisher(PolicyWeights, WEIGHTS, qos.LATCHED).publish(bad)
-    diag.wait_for(
-        lambda arr: any(
+    corrupt = ros_probe.publisher(PolicyWeights, WEIGHTS, qos.LATCHED)
+
+    def rejected(arr) -> bool:
+        return any(
             s.hardware_id == "residual"
             and any(kv.key == "rejected" and kv.value != "0" for kv in s.values)
             for s in arr.status
-        ),
-        timeout_s=30.0,
-    )
+        )
+
+    # The residual keeps one weights message (depth 1) and the learner publishes every ~0.2 s:
+    # under load the corrupt message can be overwritten before it is taken, so resend it.
+    deadline = time.monotonic() + 30.0
+    while not any(rejected(arr) for arr in diag.items):
+        assert time.monotonic() < deadline, "the corrupt weights were never rejected"
+        corrupt.publish(bad)
+        time.sleep(0.5)
     n_before = len(residuals.items)
     second = wait_ended(status, reset(ros_probe, seed=4))  # control goes on
     after = [a.policy_version for a in residuals.items[n_before:]]
