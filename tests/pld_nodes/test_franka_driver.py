@@ -16,6 +16,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
 from pld_bringup.graph import NodeLaunch
 from pld_interfaces.msg import Action, EpisodeStatus
@@ -162,6 +163,13 @@ def test_driver_node_over_ros(franka_sim, launch_graph, ros_probe) -> None:
             p1 - p0, [0.02, 0.0, 0.0], atol=1.5e-3, err_msg=str(diag_values(diag))
         )  # commands stopped 2 s ago: the arm holds
         np.testing.assert_allclose(latest(), p1, atol=3e-4)
+
+        for service in ("homing", "open"):  # the hand, in its own process
+            reply = ros_probe.call(Trigger, f"/robot/gripper/{service}", Trigger.Request(),
+                                   timeout_s=30.0)  # fmt: skip
+            assert reply.success, (service, reply.message)
+        width = ros_probe.subscribe(JointState, "/robot/gripper", qos.SENSOR_RECORDING)
+        assert width.wait_for(timeout_s=10.0)[0].position[0] == pytest.approx(0.08, abs=1e-3)
 
         bad = Action(action=[float("nan")] * 7, source="base")  # dropped, counted, no motion
         cmd.publish(bad)

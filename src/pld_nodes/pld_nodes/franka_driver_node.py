@@ -69,18 +69,12 @@ class FrankaDriverConfig:
     frame_id: str = "base"
     reset_timeout_s: float = 30.0
     gripper: bool = True
-    """Connect the Franka Hand (port 1338 on franka-sim)."""
-    gripper_open_width_m: float = 0.08
-    gripper_grasp_width_m: float = 0.0
-    gripper_speed_mps: float = 0.1
-    gripper_force_n: float = 20.0
-    gripper_epsilon_m: float = 0.08
-    """Grasp tolerance inner/outer: a grasp of any object up to the open width succeeds."""
+    """Connect the Franka Hand (port 1338 on franka-sim); its settings: ``hand.*``."""
     gripper_threshold: float = 0.0
     """Gripper channel above this closes the hand, below opens it (hysteresis: changes only)."""
 
     def __post_init__(self) -> None:
-        for name in ("publish_rate_hz", "reset_timeout_s", "gripper_speed_mps", "gripper_force_n"):
+        for name in ("publish_rate_hz", "reset_timeout_s"):
             require_finite(name, getattr(self, name), low=0.0, low_inclusive=False)
         if self.max_steps <= 0:
             raise ConfigError(f"max_steps must be positive, got {self.max_steps}")
@@ -110,6 +104,7 @@ class FrankaDriverNode(Node):
         super().__init__("franka_driver")
         self.config: FrankaDriverConfig = declare_config(self, FrankaDriverConfig)
         self.control: FrankaControlConfig = declare_config(self, FrankaControlConfig, "control.")
+        self.hand: GripperConfig = declare_config(self, GripperConfig, "hand.")
         self.episode = Episode()
         self.counts = {
             "received commands": 0,
@@ -134,17 +129,7 @@ class FrankaDriverNode(Node):
         self._gripper_waiters: dict[int, list] = {}  # id -> [Event, (ok, message)]
         self.gripper: GripperProcess | None = None
         if self.config.gripper:
-            c = self.config
-            self.gripper = GripperProcess(
-                GripperConfig(
-                    robot_ip=self.control.robot_ip,
-                    open_width_m=c.gripper_open_width_m,
-                    grasp_width_m=c.gripper_grasp_width_m,
-                    speed_mps=c.gripper_speed_mps,
-                    force_n=c.gripper_force_n,
-                    epsilon_m=c.gripper_epsilon_m,
-                )
-            ).start()
+            self.gripper = GripperProcess(self.control.robot_ip, self.hand).start()
         self._joints = self.create_publisher(JointState, "/robot/joint_states", qos.SENSOR)
         self._ee = self.create_publisher(PoseStamped, "/robot/ee_pose", qos.SENSOR)
         self._wrench = self.create_publisher(WrenchStamped, "/robot/wrench", qos.SENSOR)
@@ -234,7 +219,7 @@ class FrankaDriverNode(Node):
         if not self.arm.alive():
             self.get_logger().fatal("the control process died", throttle_duration_sec=5.0)
         stamp = stamp_from_seconds(s.wall_time or time.time())
-        width = self.gripper.width.value if self.gripper else self.config.gripper_open_width_m
+        width = self.gripper.width.value if self.gripper else self.hand.open_width_m
         half = width / 2.0
         self._joints.publish(
             joint_state(ARM_JOINT_NAMES + FINGER_JOINT_NAMES, [*s.q, half, half], stamp)

@@ -24,7 +24,8 @@ GRIPPER_COMMANDS = ("open", "close", "homing", "stop")
 
 @dataclass(frozen=True)
 class GripperConfig:
-    robot_ip: str = "172.16.0.2"
+    """The Franka Hand (the driver declares these under ``hand.``)."""
+
     open_width_m: float = 0.08
     grasp_width_m: float = 0.0
     speed_mps: float = 0.1
@@ -38,12 +39,14 @@ class GripperConfig:
             require_finite(name, getattr(self, name), low=0.0, low_inclusive=False)
 
 
-def _run(config: GripperConfig, commands: Any, results: Any, width: Any, alive: Any) -> None:
+def _run(
+    robot_ip: str, config: GripperConfig, commands: Any, results: Any, width: Any, alive: Any
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node decides when the hand stops
     try:
         import pylibfranka as pf
 
-        hand = pf.Gripper(config.robot_ip)
+        hand = pf.Gripper(robot_ip)
     except Exception as exc:
         results.put((-1, "connect", False, f"cannot connect to the hand: {exc}"))
         return
@@ -76,7 +79,7 @@ def _run(config: GripperConfig, commands: Any, results: Any, width: Any, alive: 
 
 
 class GripperProcess:
-    def __init__(self, config: GripperConfig) -> None:
+    def __init__(self, robot_ip: str, config: GripperConfig) -> None:
         ctx = mp.get_context("spawn")
         self.config = config
         self.width = ctx.Value("d", config.open_width_m, lock=False)
@@ -86,7 +89,7 @@ class GripperProcess:
         self._next_id = 0
         self._process = ctx.Process(
             target=_run,
-            args=(config, self._commands, self._results, self.width, self._alive),
+            args=(robot_ip, config, self._commands, self._results, self.width, self._alive),
             name="franka-gripper",
             daemon=True,
         )
