@@ -3,10 +3,11 @@
 For each base action (stamp = its observation) it decides with ``pld_nodes.core.arbiter``:
 in the base phase at once, in the residual phase once the residual action of the same stamp
 has arrived, or a hold if it does not arrive within ``residual_timeout_s``. It publishes the
-command on ``command_topic`` (the safety monitor's input; sim graphs without the safety monitor
-remap it to /robot/command) and an ``ArbiterStep`` record on /arbiter/step for the recorder and
-the operator. Episodes follow /episode/status (the sim bridge or robot driver); the mode of the
-next episode is set with the /arbiter/set_mode service (``hold`` applies at once).
+command on ``command_topic`` (/arbiter/command, the safety monitor's input; only node tests
+without a robot point it at /robot/command) and an ``ArbiterStep`` record on /arbiter/step for
+the recorder and the operator. Episodes follow /episode/status (the sim bridge or robot
+driver); the mode of the next episode is set with the /arbiter/set_mode service (``hold``
+applies at once).
 """
 
 from __future__ import annotations
