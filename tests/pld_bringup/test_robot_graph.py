@@ -73,6 +73,9 @@ def test_robot_graph_moves_the_arm_only_through_the_safety_monitor(
         time.sleep(1.0)
         assert abs(ee.items[-1].pose.position.y - y_stop) < 1e-3  # stopped while e-stopped
         assert all(m.source == "hold" for m in sent.items[-10:])
+        refused = ros_probe.call(ResetEpisode, "/episode/reset", ResetEpisode.Request(seed=2),
+                                 timeout_s=10.0)  # fmt: skip
+        assert not refused.success and "e-stop" in refused.message  # homing would bypass it
         assert ros_probe.call(Trigger, "/safety/reset", Trigger.Request(), timeout_s=10.0).success
         time.sleep(1.0)
         assert ee.items[-1].pose.position.y - y_stop > 0.02  # moving again after the reset

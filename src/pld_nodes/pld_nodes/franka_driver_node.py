@@ -11,7 +11,8 @@ stop, automatic recovery from reflexes with a bounded retry policy. This node on
   /robot/joint_states (7 arm joints + 2 finger joints), /robot/ee_pose, /robot/wrench
   (``O_F_ext_hat_K``), /robot/gripper, and /episode/status (the env-level episode, as the sim
   bridge does); /robot/mode (latched) on every change of robot mode or control state;
-- serves /episode/reset (move to ``home_joints``, open the hand, start an episode),
+- serves /episode/reset (move to ``home_joints``, open the hand, start an episode; refused,
+  and a homing move halted, while /safety/estopped says the e-stop is latched),
   /episode/stop, /robot/recover (leave the fault state), /robot/gripper/{homing,open,close};
 - reports reflexes, recoveries, faults, control rate and command-to-motion latency on
   /diagnostics.
@@ -32,7 +33,7 @@ from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from pld_interfaces.msg import Action, EpisodeStatus
@@ -139,6 +140,8 @@ class FrankaDriverNode(Node):
         self._instruction = self.create_publisher(String, "/task/instruction", qos.LATCHED)
         self._diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(Action, "/robot/command", self._on_command, qos.COMMAND)
+        self._estopped = False
+        self.create_subscription(Bool, "/safety/estopped", self._on_estopped, qos.LATCHED)
         # Slow services (homing, the hand) block while they wait, so they live on a second node
         # spun by its own executor thread: this node's single-threaded executor keeps streaming
         # state and taking commands meanwhile. (Measured: rclpy's MultiThreadedExecutor lost
@@ -159,6 +162,13 @@ class FrankaDriverNode(Node):
     def _spin_slow(self) -> None:
         with contextlib.suppress(ExternalShutdownException, RuntimeError):
             self._slow_executor.spin()
+
+    def _on_estopped(self, msg: Bool) -> None:
+        """The driver's own motions (homing) bypass /robot/command: an e-stop halts them too."""
+        self._estopped = bool(msg.data)
+        if self._estopped:
+            self.arm.halt()
+            self.get_logger().warning("e-stop latched: halting; resets refused until cleared")
 
     # ------------------------------------------------------------------ commands
     def _on_command(self, msg: Action) -> None:
@@ -284,6 +294,9 @@ class FrankaDriverNode(Node):
 
     # ------------------------------------------------------------------ services
     def _on_reset(self, request: ResetEpisode.Request, response: ResetEpisode.Response):
+        if self._estopped:
+            response.success, response.message = False, "e-stop latched: reset refused"
+            return response
         with self._lock:
             self.episode.end("stopped")
         self._homed.clear()
@@ -293,7 +306,7 @@ class FrankaDriverNode(Node):
         if self.gripper is not None:
             self._gripper_closed = False
             self.gripper.send("open")
-        if not self._homed.wait(self.config.reset_timeout_s):
+        if not self._homed.wait(self.config.reset_timeout_s) or self._estopped:
             response.success = False
             response.message = f"not at home after {self.config.reset_timeout_s:.0f} s"
             return response

@@ -68,6 +68,10 @@ class FrankaArm:
     def home(self) -> bool:
         return self._send(("home",))
 
+    def halt(self) -> bool:
+        """Cancel a homing move and brake to a hold."""
+        return self._send(("halt",))
+
     def recover(self) -> bool:
         return self._send(("recover",))
 

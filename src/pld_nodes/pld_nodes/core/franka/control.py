@@ -13,6 +13,7 @@ Commands (tuples on the command queue):
         command means "move the EE by this much from where it is now" (as the sim's OSC);
     ("home",)    -> move to ``home_joints`` (reports "homed");
     ("recover",) -> leave the fault state after too many reflexes (operator's decision);
+    ("halt",)    -> cancel a homing move and brake to a hold (the e-stop latched);
     ("stop",)    -> decelerate, finish the motion cleanly, exit.
 No command for ``command_timeout_s`` -> the goal becomes the stopping point: the arm holds.
 
@@ -289,6 +290,8 @@ class ControlLoop:
                             pending_latency = (float(cmd[2]), q)
                     elif kind == "home":
                         goal, homing = self._home.copy(), True
+                    elif kind == "halt":
+                        goal, homing, holding = tracker.stop_goal(), False, True
                     elif kind == "stop":
                         self.stopping = True
                 if self.counts["cycles"] % 100 == 0 and self._should_stop():
