@@ -123,7 +123,7 @@ def test_steps_are_stored_as_the_safety_monitor_executed_them() -> None:
     capped = proposed[1] * 0.5
     held = np.zeros_like(proposed[2])
     executed = {
-        100: (proposed[0].copy(), False),  # passed unchanged
+        100: (proposed[0].copy(), True),  # passed unchanged (an arbiter hold: source "hold")
         101: (capped, False),  # capped by the monitor
         102: (held, True),  # held
     }  # 103: no executed command (never sent): keeps the arbiter's
@@ -134,5 +134,6 @@ def test_steps_are_stored_as_the_safety_monitor_executed_them() -> None:
     np.testing.assert_array_equal(records[1].action, capped)
     np.testing.assert_array_equal(records[2].action, held)
     assert records[2].hold_reason == SAFETY_HOLD_REASON and records[1].hold_reason == ""
+    assert records[0].hold_reason == ""  # unchanged: not a safety intervention
     np.testing.assert_array_equal(records[3].action, proposed[3])
     np.testing.assert_array_equal(steps.steps[1][0].action, proposed[1])  # input untouched

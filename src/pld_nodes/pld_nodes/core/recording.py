@@ -128,7 +128,7 @@ def with_executed_commands(
         if sent is not None:
             action, held = sent
             action = np.asarray(action, np.float32)
-            if held or not np.array_equal(action, record.action):
+            if not np.array_equal(action, record.action):  # an arbiter hold passes unchanged
                 changed += 1
                 reason = SAFETY_HOLD_REASON if held and not record.hold_reason else ""
                 record = replace(record, action=action, hold_reason=record.hold_reason or reason)
