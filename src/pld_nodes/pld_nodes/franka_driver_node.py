@@ -12,7 +12,8 @@ stop, automatic recovery from reflexes with a bounded retry policy. This node on
   (``O_F_ext_hat_K``), /robot/gripper, and /episode/status (the env-level episode, as the sim
   bridge does); /robot/mode (latched) on every change of robot mode or control state;
 - serves /episode/reset (move to ``home_joints``, open the hand, start an episode; refused,
-  and a homing move halted, while /safety/estopped says the e-stop is latched),
+  and a homing move halted, while /safety/estopped says the e-stop is latched; the hand's
+  services likewise),
   /episode/stop, /robot/recover (leave the fault state), /robot/gripper/{homing,open,close};
 - reports reflexes, recoveries, faults, control rate and command-to-motion latency on
   /diagnostics.
@@ -194,6 +195,9 @@ class FrankaDriverNode(Node):
         def serve(_request: Trigger.Request, response: Trigger.Response):
             if self.gripper is None:
                 response.success, response.message = False, "no gripper (parameter gripper)"
+                return response
+            if self._estopped and kind != "stop":
+                response.success, response.message = False, "e-stop latched: refused"
                 return response
             ident = self.gripper.send(kind)
             if ident is None:
