@@ -44,6 +44,7 @@ from pld_nodes.core.config import ConfigError, require_finite
 from pld_nodes.core.franka.arm import FrankaArm
 from pld_nodes.core.franka.control import FrankaControlConfig
 from pld_nodes.core.franka.gripper import GripperConfig, GripperProcess
+from pld_nodes.core.franka.kinematics import quat_xyzw
 from pld_nodes.core.franka.shared import StateSnapshot
 from pld_nodes.core.observation import ARM_JOINT_NAMES, FINGER_JOINT_NAMES
 from pld_nodes.ros import qos
@@ -388,25 +389,7 @@ def _robot_mode(value: int) -> str:
 
 def _pose(s: StateSnapshot, stamp, frame_id: str) -> PoseStamped:
     t = s.ee_pose
-    return pose_stamped(t[:3, 3], _quat_xyzw(t[:3, :3]), stamp, frame_id)
-
-
-def _quat_xyzw(r: np.ndarray) -> np.ndarray:
-    """Rotation matrix -> unit quaternion (x, y, z, w), numerically stable branch."""
-    tr = float(np.trace(r))
-    if tr > 0:
-        s = 2.0 * np.sqrt(tr + 1.0)
-        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, s / 4]
-    else:
-        i = int(np.argmax(np.diag(r)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(max(1.0 + r[i, i] - r[j, j] - r[k, k], 1e-12))
-        q = [0.0, 0.0, 0.0, (r[k, j] - r[j, k]) / s]
-        q[i] = s / 4
-        q[j] = (r[j, i] + r[i, j]) / s
-        q[k] = (r[k, i] + r[i, k]) / s
-    quat = np.asarray(q)
-    return quat / np.linalg.norm(quat)
+    return pose_stamped(t[:3, 3], quat_xyzw(t[:3, :3]), stamp, frame_id)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from pld_nodes.core.franka.kinematics import (
     ik_step,
     jacobian_at,
     joint_frames,
+    quat_xyzw,
 )
 from pld_nodes.core.franka.shared import SharedState
 from pld_nodes.core.franka.tracker import JointTracker, TrackerLimits
@@ -112,3 +113,16 @@ def test_shared_state_round_trip_between_two_handles() -> None:
     finally:
         reader.close()
         owner.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(rotvec=st.lists(st.floats(-3.1, 3.1), min_size=3, max_size=3))
+def test_quaternion_of_a_rotation_matches_scipy(rotvec) -> None:
+    from scipy.spatial.transform import Rotation
+
+    rot = Rotation.from_rotvec(rotvec)
+    got, ref = quat_xyzw(rot.as_matrix()), rot.as_quat()  # scipy: (x, y, z, w)
+    assert min(np.abs(got - ref).max(), np.abs(got + ref).max()) < 1e-9  # q and -q: same
+    # the published EE pose of franka-sim's home: tool pointing down (w ~ 0 branch)
+    down = joint_frames(HOME)[-1][:3, :3]
+    np.testing.assert_allclose(Rotation.from_quat(quat_xyzw(down)).as_matrix(), down, atol=1e-9)

@@ -257,9 +257,10 @@ class ControlLoop:
         the goal never winds up away from the arm."""
         measured_ee = np.asarray(o_t_ee).reshape(4, 4, order="F")[:3, 3]
         ee_in_link7 = ee_offset(q, measured_ee)  # whatever EE the robot is configured with
-        lead = np.linalg.norm(ee_point(goal, ee_in_link7) - ee_point(q_ref, ee_in_link7))
-        base = goal if lead <= self.cfg.max_goal_lead_m else q_ref
-        return ik_step(base, ee_point(base, ee_in_link7), delta, self.cfg.ik)
+        ee_goal, ee_ref = ee_point(goal, ee_in_link7), ee_point(q_ref, ee_in_link7)
+        if np.linalg.norm(ee_goal - ee_ref) <= self.cfg.max_goal_lead_m:
+            return ik_step(goal, ee_goal, delta, self.cfg.ik)
+        return ik_step(q_ref, ee_ref, delta, self.cfg.ik)
 
     def _control(self) -> None:
         pf = self.pf
@@ -296,8 +297,11 @@ class ControlLoop:
                         self.stopping = True
                 if self.counts["cycles"] % 100 == 0 and self._should_stop():
                     self.stopping = True
-                arrived = np.max(np.abs(tracker.q - self._home)) < 1e-3
-                if homing and arrived and np.max(np.abs(tracker.v)) < 1e-3:
+                if (
+                    homing  # checked first: the 1 kHz path pays nothing when not homing
+                    and np.max(np.abs(tracker.q - self._home)) < 1e-3
+                    and np.max(np.abs(tracker.v)) < 1e-3
+                ):
                     homing, last_command = False, now
                     self._event("homed", "at the home joint configuration")
                 if self.stopping and finishing_since is None:

@@ -83,6 +83,24 @@ def jacobian_at(q: np.ndarray, point: np.ndarray) -> np.ndarray:
     return jac
 
 
+def quat_xyzw(r: np.ndarray) -> np.ndarray:
+    """Rotation matrix -> unit quaternion (x, y, z, w), numerically stable branch."""
+    tr = float(np.trace(r))
+    if tr > 0:
+        s = 2.0 * np.sqrt(tr + 1.0)
+        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, s / 4]
+    else:
+        i = int(np.argmax(np.diag(r)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(max(1.0 + r[i, i] - r[j, j] - r[k, k], 1e-12))
+        q = [0.0, 0.0, 0.0, (r[k, j] - r[j, k]) / s]
+        q[i] = s / 4
+        q[j] = (r[j, i] + r[i, j]) / s
+        q[k] = (r[k, i] + r[i, k]) / s
+    quat = np.asarray(q)
+    return quat / np.linalg.norm(quat)
+
+
 def ee_offset(q: np.ndarray, ee_position: np.ndarray) -> np.ndarray:
     """The EE point in link 7's frame, from a measured (q, EE position) pair."""
     t7 = joint_frames(q)[-1]
