@@ -1,0 +1,1 @@
+"""Camera capture and calibration data, without ROS: frame sources, capture workers, files."""
