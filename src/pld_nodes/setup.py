@@ -36,6 +36,7 @@ setup(
             "recorder_node = pld_nodes.recorder_node:main",
             "safety_monitor_node = pld_nodes.safety_monitor_node:main",
             "franka_driver_node = pld_nodes.franka_driver_node:main",
+            "camera_node = pld_nodes.camera_node:main",
             "pld-vla = pld_nodes.tools.vla:main",
             "pld-residual = pld_nodes.tools.residual:main",
             "pld-compare = pld_nodes.tools.compare:main",
