@@ -75,6 +75,8 @@ class RealSenseSource:
         self._intrinsics: CameraIntrinsics | None = None
         self._depth_scale = 0.001
         self._clock = DeviceClockMapper()
+        self.mismatched = 0  # framesets skipped because depth was not taken with the colour
+        self._replay_origin: tuple[float, float] | None = None  # (monotonic s, frame ms)
 
     def describe(self) -> str:
         if self.config.playback_file:
@@ -111,7 +113,10 @@ class RealSenseSource:
             raise CameraDisconnected(f"{self.describe()}: {exc}") from exc
         device = profile.get_device()
         if c.playback_file:
-            device.as_playback().set_real_time(True)
+            # Replay paced by the frames' own timestamps (``_pace``), not by librealsense's
+            # real-time mode, which follows the wall time at which the file was written.
+            device.as_playback().set_real_time(False)
+            self._replay_origin = None
         color = profile.get_stream(rs.stream.color).as_video_stream_profile()
         self._intrinsics = _intrinsics_from(rs, color.get_intrinsics())
         if c.depth:
@@ -125,26 +130,44 @@ class RealSenseSource:
         self._pipeline = pipeline
 
     def read(self) -> Frame:
+        """The next frameset; with depth, only one whose depth was taken with its colour."""
+        for _ in range(2 * self.config.fps):  # framesets without a usable pair: up to 2 s
+            frame = self._read_frameset()
+            if frame is not None:
+                return frame
+        raise CameraDisconnected(f"{self.describe()}: no frameset with colour and depth in step")
+
+    def _read_frameset(self) -> Frame | None:
         if self._pipeline is None:
             raise CameraDisconnected(f"{self.describe()} is not open")
         ok, frames = self._pipeline.try_wait_for_frames(int(self.config.frame_timeout_s * 1000))
-        arrival_ns = time.time_ns()
         if not ok:
             if self.config.playback_file:
                 self.close()
                 if not self.config.loop:
                     raise EndOfStream(f"{self.describe()} ended")
                 self.open()
-                return self.read()
+                return None
             raise FrameTimeout(
                 f"no frame from {self.describe()} in {self.config.frame_timeout_s} s"
             )
-        if self._align is not None:
-            frames = self._align.process(frames)
         color = frames.get_color_frame()
+        depth = frames.get_depth_frame() if self.config.depth else None
         if not color:
             raise CameraDisconnected(f"{self.describe()} delivered a frameset without colour")
-        depth = frames.get_depth_frame() if self.config.depth else None
+        if self.config.depth:
+            # The pipeline's syncer can pair a colour frame with another instant's depth (seen
+            # on the first aligned frameset after start): such a pair is skipped, never published.
+            if self._align is not None:
+                frames = self._align.process(frames)
+                color, depth = frames.get_color_frame(), frames.get_depth_frame()
+            half_period_ms = 500.0 / self.config.fps
+            if not depth or abs(depth.get_timestamp() - color.get_timestamp()) > half_period_ms:
+                self.mismatched += 1
+                return None
+        if self.config.playback_file:
+            self._pace(float(color.get_timestamp()))
+        arrival_ns = time.time_ns()
         return Frame(
             color=np.asanyarray(color.get_data()).copy(),
             capture_ns=self._capture_ns(color, arrival_ns),
@@ -153,6 +176,18 @@ class RealSenseSource:
             depth_scale_m=self._depth_scale,
             arrival_ns=arrival_ns,
         )
+
+    def _pace(self, stamp_ms: float) -> None:
+        """Release a recorded frame when a live camera would have delivered it."""
+        now = time.monotonic()
+        if self._replay_origin is None or stamp_ms < self._replay_origin[1]:
+            self._replay_origin = (now, stamp_ms)
+            return
+        due = self._replay_origin[0] + (stamp_ms - self._replay_origin[1]) / 1000.0
+        if due > now:
+            time.sleep(due - now)
+        elif now - due > 1.0:  # far behind (a stall): restart the schedule, do not burst
+            self._replay_origin = (now, stamp_ms)
 
     def _capture_ns(self, frame: Any, arrival_ns: int) -> int:
         rs = self._rs
@@ -217,6 +252,10 @@ def write_recording(
             _video_stream(rs, rs.stream.depth, rs.format.z16, 2, 1, width, height, fps, fx)
         )
         sensors.append((depth_sensor, depth_profile, depth_list, 2))
+        identity = rs.extrinsics()  # depth and colour share one optical frame in the recording
+        identity.rotation = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        identity.translation = [0.0, 0.0, 0.0]
+        depth_profile.register_extrinsics_to(color_profile, identity)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     recorder = rs.recorder(str(path), device)
