@@ -13,7 +13,8 @@ APT_PACKAGES=(
   cmake ninja-build g++ git         # colcon build of pld_interfaces
   libegl1 libgl1 libgles2 libegl-mesa0 libgl1-mesa-dri libosmesa6  # headless MuJoCo rendering
   libglib2.0-0                       # opencv-python
-  libusb-1.0-0                       # pyrealsense2 (optional extra)
+  libusb-1.0-0                       # pyrealsense2 (camera_node)
+  libfontconfig1 libxkbcommon0 libdbus-1-3  # PyQt5 (operator panel; offscreen in CI)
 )
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
@@ -90,7 +91,7 @@ build_interfaces() {
 install_stack_packages() {
   log "installing the stack's packages (editable)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
-    -e "$ROOT/src/pld_nodes" -e "$ROOT/sim_bridge" -e "$ROOT/launch"
+    -e "$ROOT/src/pld_nodes" -e "$ROOT/sim_bridge" -e "$ROOT/launch" -e "$ROOT/calibration"
 }
 
 install_debian_packages
