@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+
 from pld_calibration import CalibrationError
 from pld_calibration.board import BoardSpec, load_board, save_board
 from pld_calibration.detect import Detection, detect_board

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from pld_calibration.cli import main
 from pld_calibration.synthetic import load_ground_truth
-
 from pld_nodes.core.camera.calibration_files import load_camera_info, load_extrinsics
 
 

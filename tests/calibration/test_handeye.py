@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from pld_calibration import CalibrationError
 from pld_calibration.detect import detect_all
 from pld_calibration.handeye import calibrate_hand_eye
 from pld_calibration.intrinsics import calibrate_intrinsics
 from pld_calibration.session import Session
 from pld_calibration.synthetic import load_ground_truth
-
 from pld_nodes.core.camera.calibration_files import Extrinsics, load_extrinsics, save_extrinsics
 
 

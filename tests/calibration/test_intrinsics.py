@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from pld_calibration import CalibrationError
 from pld_calibration.detect import DetectionSet, detect_all
 from pld_calibration.intrinsics import IntrinsicsOptions, calibrate_intrinsics
 from pld_calibration.session import Session
 from pld_calibration.synthetic import load_ground_truth
-
 from pld_nodes.core.camera.calibration_files import load_camera_info, save_camera_info
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from pld_calibration import CalibrationError
 from pld_calibration.session import load_session
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from pld_calibration.detect import detect_all
 from pld_calibration.session import Session, load_session
 from pld_calibration.synthetic import SynthConfig, load_ground_truth, render_session
