@@ -43,3 +43,16 @@ def test_arbiter_manager_recorder_config_files() -> None:
     rec = params("recorder_sim.yaml")
     rec["camera_names"] = tuple(rec["camera_names"])
     assert from_mapping(RecorderConfig, rec).privileged_state
+
+
+def test_camera_config_files() -> None:
+    from pld_nodes.camera_node import CameraNodeConfig
+
+    for name, expected in (("camera_wrist.yaml", "wrist"), ("camera_front.yaml", "front")):
+        values = params(name)
+        values["policy_crop"] = tuple(values["policy_crop"])
+        cfg = from_mapping(CameraNodeConfig, values)
+        assert cfg.name == expected and cfg.kind == "realsense"
+        stream = cfg.policy_stream()
+        assert stream is not None
+        stream.check_fits(cfg.width, cfg.height)

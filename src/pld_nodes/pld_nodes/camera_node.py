@@ -44,7 +44,7 @@ class CameraNodeConfig:
     name: str = "camera"  # topics under /cameras/<name>/
     kind: str = "opencv"  # opencv | realsense
     device: str = ""  # opencv: "0", "/dev/video0" or a video file
-    serial: str = ""  # realsense: serial number ("" = first found)
+    serial: str = ""  # realsense: serial number ("" = first found; "_123..." = "123...", below)
     playback_file: str = ""  # realsense: a recording (.bag/.db3) instead of a device
     width: int = 640
     height: int = 480
@@ -108,7 +108,9 @@ def make_source(c: CameraNodeConfig) -> FrameSource:
 
     return RealSenseSource(
         RealSenseSourceConfig(
-            serial=c.serial,
+            # A launch argument of digits becomes an int parameter; the realsense-ros convention
+            # (a leading underscore keeps it a string) is accepted and stripped here.
+            serial=c.serial.removeprefix("_"),
             playback_file=c.playback_file,
             width=c.width,
             height=c.height,
