@@ -226,6 +226,26 @@ def _cmd_all(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_capture(args: argparse.Namespace) -> None:
+    from pld_calibration.capture_node import run_capture
+
+    root = Path(args.out)
+    if (root / "session.yaml").exists():
+        raise ConfigError(f"{root} already holds a session: choose a new directory")
+    session = Session(
+        root=root,
+        board=_board(args.board),
+        camera=args.camera,
+        mode=args.mode,
+        base_frame=args.base_frame,
+        ee_frame=args.ee_frame,
+    )
+    count = run_capture(
+        session, args.tolerance_ms / 1e3, args.still_mm / 1e3, not args.service_only
+    )
+    console.print(f"{count} samples in {root}; next: pld-calibrate all {root} --out <dir>")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pld-calibrate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +257,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--margin-mm", type=float, default=10.0)
     p.add_argument("--save-spec", help="also write the board YAML here")
     p.set_defaults(func=_cmd_board)
+
+    p = sub.add_parser("capture", help="record a session from the running stack (ROS)")
+    p.add_argument("--camera", required=True, help="camera name: /cameras/<name>/image_raw")
+    p.add_argument("--out", required=True, help="new session directory")
+    p.add_argument(
+        "--mode", choices=("eye_in_hand", "eye_to_hand", "intrinsics"), default="eye_in_hand"
+    )
+    p.add_argument("--board", help="board YAML (default: 7x5, 40/30 mm, DICT_5X5_100)")
+    p.add_argument("--base-frame", default="panda_link0")
+    p.add_argument("--ee-frame", default="panda_hand")
+    p.add_argument("--tolerance-ms", type=float, default=20.0, help="image-to-pose stamp gap")
+    p.add_argument("--still-mm", type=float, default=0.5, help="arm motion allowed around a sample")
+    p.add_argument(
+        "--service-only",
+        action="store_true",
+        help="capture only through the ~/capture service (no terminal input); Ctrl-C ends",
+    )
+    p.set_defaults(func=_cmd_capture)
 
     p = sub.add_parser("synth", help="render a synthetic session with ground truth (MuJoCo)")
     p.add_argument("--mode", choices=("eye_in_hand", "eye_to_hand"), default="eye_in_hand")
