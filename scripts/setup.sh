@@ -91,7 +91,8 @@ build_interfaces() {
 install_stack_packages() {
   log "installing the stack's packages (editable)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
-    -e "$ROOT/src/pld_nodes" -e "$ROOT/sim_bridge" -e "$ROOT/launch" -e "$ROOT/calibration"
+    -e "$ROOT/src/pld_nodes" -e "$ROOT/sim_bridge" -e "$ROOT/launch" -e "$ROOT/calibration" \
+    -e "$ROOT/src/pld_operator_panel"
 }
 
 install_debian_packages

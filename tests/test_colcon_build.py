@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("pld_interfaces", "pld_nodes", "sim_bridge", "pld_bringup")
+PACKAGES = ("pld_interfaces", "pld_nodes", "sim_bridge", "pld_bringup", "pld_operator_panel")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,8 @@ def test_executables_launch_files_and_configs_are_installed(install_dir: Path) -
     assert (install_dir / "pld_nodes/lib/pld_nodes/health_monitor_node").is_file()
     assert (install_dir / "sim_bridge/lib/sim_bridge/sim_bridge_node").is_file()
     assert (install_dir / "pld_bringup/lib/pld_bringup/pld-launch").is_file()
+    panel = install_dir / "pld_operator_panel/share/pld_operator_panel"
+    assert (panel / "plugin.xml").is_file() and (panel / "package.xml").is_file()  # rqt finds it
     share = install_dir / "pld_bringup/share/pld_bringup"
     for sub in ("launch", "graphs", "config"):
         assert any((share / sub).iterdir()), f"nothing installed in share/pld_bringup/{sub}"

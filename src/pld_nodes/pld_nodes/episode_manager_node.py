@@ -90,6 +90,10 @@ class EpisodeManagerNode(Node):
         self._auto_timer = None
         self._reset_future = None
         self._reset_started: float | None = None
+        self._begun_at: float | None = None  # monotonic time of the last start (mode request)
+        self._pending_seed = -1
+        self._last_env_index = -1  # newest episode index the env reported
+        self._env_index_at_start = -1
         self.create_timer(0.5, self._check_reset_timeout)
         self._t_start = time.monotonic()
         if self.config.episodes > 0:
@@ -107,6 +111,9 @@ class EpisodeManagerNode(Node):
         record = self.lifecycle.start(self._mode, seed)
         self._started += 1
         self._publish()
+        self._reset_started, self._reset_future = None, None
+        self._begun_at, self._pending_seed = time.monotonic(), seed
+        self._env_index_at_start = self._last_env_index
         mode_req = SetMode.Request(mode=self._mode)
         if self._set_mode.service_is_ready():
             self._set_mode.call_async(mode_req).add_done_callback(
@@ -118,6 +125,8 @@ class EpisodeManagerNode(Node):
         return record
 
     def _reset_scene(self, seed: int) -> None:
+        if self.lifecycle.state != "resetting" or self._reset_started is not None:
+            return  # already asked (the mode reply came after the fallback below)
         self._reset_future = self._reset.call_async(ResetEpisode.Request(seed=seed))
         self._reset_future.add_done_callback(self._on_reset)
         self._reset_started = time.monotonic()
@@ -133,7 +142,14 @@ class EpisodeManagerNode(Node):
                 self.lifecycle.env_ended(False, "timeout", cur.steps)
                 self._publish()
             return
-        if self.lifecycle.state != "resetting" or self._reset_started is None:
+        if self.lifecycle.state != "resetting":
+            return
+        if self._reset_started is None:
+            # The arbiter's reply to set_mode never came (a lost service reply, seen under
+            # load): reset anyway after a while; the arbiter still got the request.
+            if self._begun_at is not None and time.monotonic() - self._begun_at > 5.0:
+                self.get_logger().warning("no reply from /arbiter/set_mode in 5 s; resetting")
+                self._reset_scene(self._pending_seed)
             return
         if time.monotonic() - self._reset_started > self.config.reset_timeout_s:
             self._reset_started = None
@@ -160,6 +176,24 @@ class EpisodeManagerNode(Node):
         self._publish()
 
     def _on_env(self, msg: EpisodeStatus) -> None:
+        index = int(msg.episode_index)
+        if (
+            self.lifecycle.state == "resetting"
+            and self._reset_started is not None
+            and msg.state == "running"
+            and index > self._env_index_at_start
+        ):
+            # The env runs the episode our reset started but the reset's reply was lost (seen
+            # under load): the env's own status is the answer.
+            self.get_logger().warning(
+                f"no reply from /episode/reset, but the env runs episode {index}: started"
+            )
+            if self._reset_future is not None:
+                self._reset_future.cancel()
+            self._instruction = msg.instruction or self._instruction
+            self.lifecycle.reset_done(True, int(msg.seed), "reset reply lost", index)
+            self._publish()
+        self._last_env_index = max(self._last_env_index, index)
         cur = self.lifecycle.current
         if cur is None or cur.state != "running" or int(msg.episode_index) != cur.env_index:
             return
