@@ -40,8 +40,7 @@ def panel_graph(
     env = dict(os.environ) | {"ROS_DOMAIN_ID": str(domain)}
     launcher = GraphLauncher(nodes, env=env)
     launcher.start()
-    # A start right after the sim's services appear can lose the reset's reply (the episode
-    # manager then sits in "resetting" until reset_timeout_s): wait as the node tests do.
+    # Wait until the sim streams its status (as the node tests do) before the first start.
     probe = RosProbe(domain, "panel_graph_probe")
     try:
         deadline = time.monotonic() + 90

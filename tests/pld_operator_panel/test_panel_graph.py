@@ -17,16 +17,18 @@ from pld_interfaces.msg import Action as ActionMsg
 from pld_nodes.ros import qos
 from pld_operator_panel.model import AWAITING_LABEL, COMMITTED, RUNNING, Action, HealthRules, Level
 from pld_operator_panel.qt import Qt
+from pld_operator_panel.ros_bridge import SERVICES
 
-# slow: in about 1 of 4 runs on the 2-core CI machine the panel does not see the episode
-# leave `resetting` (a lifecycle/service sample lost under load, not yet understood); until that
-# is fixed these run with PLD_RUN_SLOW=1 only, so a flake cannot turn CI red.
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
-WAIT_MS = 120_000  # covers one lost reset reply (the manager's reset_timeout_s is 60 s)
+pytestmark = pytest.mark.ros
+WAIT_MS = 60_000  # generous: graph startup and the first episode on a loaded 2-core machine
 
 
 def _ready(panel) -> bool:
-    return panel.model.estopped is False and panel.model.allowed(Action.START)[0]
+    return (
+        panel.model.estopped is False
+        and panel.model.allowed(Action.START)[0]
+        and all(panel.actions.service_ready(name) for _type, name in SERVICES)
+    )
 
 
 def _row_colour(panel, name: str) -> str | None:
@@ -52,6 +54,7 @@ def test_start_run_and_label_success_by_keyboard_grows_the_store(
         until = time.monotonic() + 3.0  # a refusal leaves START allowed: try again then
         while panel.model.allowed(Action.START)[0] and time.monotonic() < until:
             qtbot.wait(50)
+        qtbot.wait(50)  # let Qt run the panel's refresh (this loop must never spin without it)
     qtbot.waitUntil(lambda: panel.model.step >= 5 or panel.model.state != RUNNING, timeout=30_000)
     if panel.model.state == RUNNING:  # the expert may already have lifted the cube
         qtbot.keyClick(panel, Qt.Key_E)  # end the episode: it waits for a label
@@ -86,7 +89,7 @@ def test_estop_latches_holds_and_reset_needs_confirmation(panel_graph, open_pane
         estopped.wait_for(lambda m: m.data, timeout_s=10.0)
         qtbot.waitUntil(lambda: "E-STOP LATCHED" in panel.estop_banner.text(), timeout=10_000)
         n = len(commands.items)
-        commands.wait_for(lambda m: True, timeout_s=10.0, count=n + 5)
+        commands.wait_for(lambda m: True, timeout_s=20.0, count=n + 5)
         assert all(m.source == "hold" for m in commands.items[n:])  # the monitor holds
         assert not panel.buttons[Action.START].isEnabled()
 
@@ -100,6 +103,9 @@ def test_estop_latches_holds_and_reset_needs_confirmation(panel_graph, open_pane
         assert not estopped.items[-1].data and "e-stop clear" in panel.estop_banner.text()
         # leave the graph between episodes for the next test
         qtbot.waitUntil(lambda: panel.model.state != "resetting", timeout=WAIT_MS)
+        if panel.model.state == RUNNING:
+            qtbot.keyClick(panel, Qt.Key_E)  # end it: it waits for a label
+            qtbot.waitUntil(lambda: panel.model.state == AWAITING_LABEL, timeout=30_000)
         if panel.model.allowed(Action.DISCARD)[0]:
             qtbot.keyClick(panel, Qt.Key_D, Qt.ControlModifier)
             qtbot.waitUntil(lambda: panel.model.state == "discarded", timeout=30_000)

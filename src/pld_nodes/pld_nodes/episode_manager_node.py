@@ -145,8 +145,8 @@ class EpisodeManagerNode(Node):
         if self.lifecycle.state != "resetting":
             return
         if self._reset_started is None:
-            # The arbiter's reply to set_mode never came (a lost service reply, seen under
-            # load): reset anyway after a while; the arbiter still got the request.
+            # No answer from the arbiter's set_mode (busy, restarting, or the reply was lost):
+            # reset anyway after a while rather than leave the episode in "resetting".
             if self._begun_at is not None and time.monotonic() - self._begun_at > 5.0:
                 self.get_logger().warning("no reply from /arbiter/set_mode in 5 s; resetting")
                 self._reset_scene(self._pending_seed)
@@ -183,15 +183,13 @@ class EpisodeManagerNode(Node):
             and msg.state == "running"
             and index > self._env_index_at_start
         ):
-            # The env runs the episode our reset started but the reset's reply was lost (seen
-            # under load): the env's own status is the answer.
-            self.get_logger().warning(
-                f"no reply from /episode/reset, but the env runs episode {index}: started"
-            )
+            # The env runs the episode our reset started: its status usually arrives before the
+            # reset's reply, and it is the answer should the reply be lost.
+            self.get_logger().debug(f"env runs episode {index}: reset done")
             if self._reset_future is not None:
                 self._reset_future.cancel()
             self._instruction = msg.instruction or self._instruction
-            self.lifecycle.reset_done(True, int(msg.seed), "reset reply lost", index)
+            self.lifecycle.reset_done(True, int(msg.seed), "", index)
             self._publish()
         self._last_env_index = max(self._last_env_index, index)
         cur = self.lifecycle.current

@@ -31,10 +31,21 @@ from pld_nodes.ros import qos
 from . import model
 
 EM = "/episode_manager/"
+READY_WAIT_S = 5.0  # how long a call waits for its service to be discovered
+SERVICES = (
+    (Trigger, EM + "start"),
+    (Trigger, EM + "stop"),
+    (Trigger, EM + "discard"),
+    (LabelEpisode, EM + "label"),
+    (SetMode, EM + "set_mode"),
+    (SetMode, "/arbiter/set_mode"),
+    (ResetEpisode, "/episode/reset"),
+    (Trigger, "/safety/estop"),
+    (Trigger, "/safety/reset"),
+)
 CAMERA_PREFIX, CAMERA_SUFFIX = "/cameras/", "/image_raw"
 THUMB_PX = 160
 THUMB_PERIOD_S = 0.2
-LIFECYCLE_REFRESH_S = 3.0  # re-join the lifecycle topic after this long without a message
 
 
 def thumbnail(msg: Image, max_px: int = THUMB_PX) -> model.CameraFrame | None:
@@ -79,10 +90,7 @@ class PanelBridge:
         self._thumb_due: dict[str, float] = {}
         put = events.put
         sub = node.create_subscription
-        self._lifecycle_sub = sub(
-            EpisodeStatus, "/episode/lifecycle", self._on_lifecycle, LIFECYCLE_QOS
-        )
-        self._lifecycle_seen = time.monotonic()
+        sub(EpisodeStatus, "/episode/lifecycle", self._on_lifecycle, LIFECYCLE_QOS)
         sub(EpisodeStatus, "/episode/status", self._on_env, qos.LATCHED)
         sub(ArbiterStep, "/arbiter/step", self._on_step, qos.STATE)
         sub(DiagnosticArray, "/diagnostics", self._on_diag, 10)
@@ -91,12 +99,17 @@ class PanelBridge:
         sub(String, "/robot/mode", lambda m: put(model.RobotMode(m.data)), qos.LATCHED)
         self._estop_pub = node.create_publisher(String, "/safety/estop", 10)
         self._instruction_pub = node.create_publisher(String, "/task/instruction", qos.LATCHED)
+        self._waiting: list[tuple[str, Any, str, Any, Callable[[], None] | None, float]] = []
+        # Clients are created now, not at the first click: a client created just before its
+        # call is often not matched with the server yet (measured: the first Start of a fresh
+        # panel was refused as "not available" in about 1 of 4 runs).
+        for srv_type, name in SERVICES:
+            self._client(srv_type, name)
         node.create_timer(1.0, self._poll_graph)
-        node.create_timer(0.2, self._expire_calls)
+        node.create_timer(0.1, self._expire_calls)
 
     # ------------------------------------------------------------------ subscriptions
     def _on_lifecycle(self, m: EpisodeStatus) -> None:
-        self._lifecycle_seen = time.monotonic()
         self.events.put(
             model.Lifecycle(
                 episode_index=int(m.episode_index),
@@ -139,20 +152,7 @@ class PanelBridge:
         if frame is not None:
             self.events.put(model.CameraFrame(camera, frame.width, frame.height, frame.rgb))
 
-    def _refresh_lifecycle(self) -> None:
-        """Re-join /episode/lifecycle when it has been quiet: the manager's transient-local
-        history (last 50 transitions) is replayed, so a sample this reader lost (seen under
-        load: the panel stuck at 'resetting' while the episode ran) cannot freeze the view."""
-        if time.monotonic() - self._lifecycle_seen < LIFECYCLE_REFRESH_S:
-            return
-        self._lifecycle_seen = time.monotonic()
-        self.node.destroy_subscription(self._lifecycle_sub)
-        self._lifecycle_sub = self.node.create_subscription(
-            EpisodeStatus, "/episode/lifecycle", self._on_lifecycle, LIFECYCLE_QOS
-        )
-
     def _poll_graph(self) -> None:
-        self._refresh_lifecycle()
         names = frozenset(n for n, _ns in self.node.get_node_names_and_namespaces())
         self.events.put(model.GraphNodes(names))
         for topic, _types in self.node.get_topic_names_and_types():
@@ -171,6 +171,11 @@ class PanelBridge:
                 client = self._clients[name] = self.node.create_client(srv_type, name)
             return client
 
+    def service_ready(self, name: str) -> bool:
+        """Whether ``name`` (one of ``SERVICES``) is discovered: a call would go out at once."""
+        client = self._clients.get(name)
+        return client is not None and client.service_is_ready()
+
     def call(
         self,
         action: str,
@@ -181,9 +186,16 @@ class PanelBridge:
     ) -> None:
         """Call ``name`` without waiting; the outcome arrives as a ``ServiceResult`` event."""
         client = self._client(srv_type, name)
-        if not client.service_is_ready():
-            self.events.put(model.ServiceResult(action, False, f"{name} is not available"))
+        if not client.service_is_ready():  # give discovery a moment before saying no
+            with self._lock:
+                deadline = time.monotonic() + READY_WAIT_S
+                self._waiting.append((action, srv_type, name, request, then, deadline))
             return
+        self._send(action, client, request, then)
+
+    def _send(
+        self, action: str, client: Any, request: Any, then: Callable[[], None] | None
+    ) -> None:
         future = client.call_async(request)
         with self._lock:
             self._pending.append((action, future, time.monotonic() + self.timeout_s))
@@ -203,6 +215,17 @@ class PanelBridge:
 
     def _expire_calls(self) -> None:
         now = time.monotonic()
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for action, srv_type, name, request, then, deadline in waiting:
+            client = self._client(srv_type, name)
+            if client.service_is_ready():
+                self._send(action, client, request, then)
+            elif now > deadline:
+                self.events.put(model.ServiceResult(action, False, f"{name} is not available"))
+            else:
+                with self._lock:
+                    self._waiting.append((action, srv_type, name, request, then, deadline))
         with self._lock:
             overdue = [p for p in self._pending if p[1].done() or p[2] < now]
             self._pending = [p for p in self._pending if p not in overdue]
