@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from lock_requirements import lock_lines  # same folder: one lock-line format for both locks
+
 REQ_DIR = Path(__file__).resolve().parent.parent / "requirements"
 INPUT = REQ_DIR / "docker.in"
 OUTPUT = REQ_DIR / "docker.txt"
@@ -47,17 +49,6 @@ def resolve(index_url: str, extra_index_url: str | None) -> list[dict]:
         cmd += ["--report", str(report), "-r", str(INPUT)]
         subprocess.run(cmd, check=True, env=env)
         return json.loads(report.read_text())["install"]
-
-
-def lock_lines(installs: list[dict]) -> list[str]:
-    lines = []
-    for item in sorted(installs, key=lambda i: i["metadata"]["name"].lower()):
-        name, version = item["metadata"]["name"], item["metadata"]["version"]
-        hashes = item["download_info"].get("archive_info", {}).get("hashes", {})
-        if "sha256" not in hashes:
-            raise SystemExit(f"{name}=={version}: pip reported no sha256 hash; cannot lock it")
-        lines.append(f"{name}=={version} \\\n    --hash=sha256:{hashes['sha256']}")
-    return lines
 
 
 def main() -> None:
