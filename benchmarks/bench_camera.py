@@ -14,7 +14,7 @@ Columns: sustained rate per stream (received), frames dropped (device counter ga
 behind, from the node's diagnostics), capture-to-publish p50/p99 (inside the node: from the
 frame's capture stamp to the end of publish) and capture-to-receive p50/p99 (in the
 subscriber: stamp to callback, both clocks the host's), and the ratio of the latter to the
-baseline's. Warm-up (the first 2 s) is not counted.
+baseline's. Counting starts 1 s after every stream has delivered its first frame.
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+QOS = None  # set in main: the receiver QoS
+
 BARE = """
 import sys, time
 import numpy as np
+
+QOS = None  # set in main: the receiver QoS
 import rclpy
 from sensor_msgs.msg import CameraInfo, Image
 from pld_nodes.ros import qos
@@ -79,7 +83,7 @@ def make_sources(tmp: Path, width: int, height: int, fps: int, seconds: float) -
 
     from pld_nodes.core.camera.realsense_source import write_recording
 
-    frames = natural_frames(int((seconds + 5.0) * fps), width, height)
+    frames = natural_frames(int((seconds + 10.0) * fps), width, height)
     recording = write_recording(tmp / "rs.db3", frames, fps=fps, fx=600.0)
     video = tmp / "uvc.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
@@ -98,19 +102,20 @@ class Receiver:
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import Image
 
-        from pld_nodes.ros import qos
         from pld_nodes.ros.conversions import nanoseconds_from_stamp
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
         self.node = rclpy.create_node("bench_camera_receiver", context=self.context)
         self.counting = False
+        self.seen: set[str] = set()  # streams that delivered at least one frame
         self.latency_ms: dict[str, list[float]] = {n: [] for n in names}
         self.arrivals: dict[str, list[float]] = {n: [] for n in names}
         self.diagnostics: dict[str, dict[str, str]] = {}
         for name in names:
 
             def on_image(msg: Image, name: str = name) -> None:
+                self.seen.add(name)
                 if self.counting:
                     now = time.time_ns()
                     self.latency_ms[name].append(
@@ -118,7 +123,7 @@ class Receiver:
                     )
                     self.arrivals[name].append(time.monotonic())
 
-            self.node.create_subscription(Image, f"/cameras/{name}/image_raw", on_image, qos.SENSOR)
+            self.node.create_subscription(Image, f"/cameras/{name}/image_raw", on_image, QOS)
 
         def on_diag(msg: DiagnosticArray) -> None:
             for status in msg.status:
@@ -150,7 +155,10 @@ def run_case(label: str, domain: int, start, names: list[str], seconds: float) -
     receiver = Receiver(domain, names)
     stop = start(domain)
     try:
-        time.sleep(2.0)  # warm-up: discovery, first frames
+        deadline = time.monotonic() + 60.0  # warm-up: process start, discovery, first frames
+        while receiver.seen != set(names) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
         receiver.counting = True
         time.sleep(seconds)
         receiver.counting = False
@@ -182,7 +190,19 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument(
+        "--receiver-depth", type=int, default=2,
+        help="subscriber queue depth (2 = qos.SENSOR, what vla_node uses; the recorder uses 100)",
+    )  # fmt: skip
     args = parser.parse_args()
+    global QOS
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    QOS = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=args.receiver_depth,
+        reliability=ReliabilityPolicy.BEST_EFFORT,
+    )
     from pld_bringup.graph import NodeLaunch
     from pld_bringup.process_launcher import GraphLauncher
     from pld_bringup.testing import ros_environment
