@@ -8,13 +8,14 @@ stamp into the session directory, refusing it when the arm was moving or no pose
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
@@ -88,15 +89,26 @@ class CaptureNode(Node):
 def run_capture(
     session: Session, tolerance_s: float, still_tolerance_m: float, interactive: bool
 ) -> int:
-    """Spin the node until Ctrl-C (or 'q' + Enter when interactive); returns the sample count."""
+    """Spin the node until Ctrl-C (or 'q' + Enter when interactive); returns the sample count.
+
+    Service-only: the executor spins on this thread. Interactive: it spins on a helper thread
+    while this one reads the terminal, and is shut down and joined before the node goes (an
+    executor thread still running at interpreter exit aborts the process).
+    """
     rclpy.init()
     node = CaptureNode(session, tolerance_s, still_tolerance_m)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+
+    def spin() -> None:
+        with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
+            executor.spin()
+
+    spinner: threading.Thread | None = None
     try:
         if interactive:
+            spinner = threading.Thread(target=spin, daemon=True)
+            spinner.start()
             print("Enter: capture a sample (hold the arm still); q + Enter: finish", flush=True)
             for line in sys.stdin:
                 if line.strip().lower() == "q":
@@ -106,11 +118,13 @@ def run_capture(
                 except CalibrationError as exc:
                     print(f"refused: {exc}", flush=True)
         else:
-            spinner.join()
+            spin()
     except KeyboardInterrupt:
         pass
     finally:
         executor.shutdown(timeout_sec=2.0)
+        if spinner is not None:
+            spinner.join(timeout=5.0)
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

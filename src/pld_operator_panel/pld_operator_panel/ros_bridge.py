@@ -307,7 +307,9 @@ class OwnedNode:
             self._executor.spin()
 
     def close(self) -> None:
+        """Stop and join the executor thread before the node and context go: a thread still
+        inside rcl at interpreter exit aborts the process ("terminate called ...")."""
         self._executor.shutdown(timeout_sec=2.0)
+        self._thread.join(timeout=5.0)
         self.node.destroy_node()
         self.context.try_shutdown()
-        self._thread.join(timeout=5.0)
