@@ -20,24 +20,19 @@ baseline's. Counting starts 1 s after every stream has delivered its first frame
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-QOS = None  # set in main: the receiver QoS
-
 BARE = """
 import sys, time
 import numpy as np
 
-QOS = None  # set in main: the receiver QoS
 import rclpy
 from sensor_msgs.msg import CameraInfo, Image
 from pld_nodes.ros import qos
@@ -94,19 +89,17 @@ def make_sources(tmp: Path, width: int, height: int, fps: int, seconds: float) -
 
 
 class Receiver:
-    """Subscribes to each stream; records receive time - stamp and arrival times."""
+    """Subscribes to each stream (on a ``RosProbe``); records receive time - stamp and arrivals."""
 
-    def __init__(self, domain: int, names: list[str]) -> None:
-        import rclpy
+    def __init__(self, domain: int, names: list[str], image_qos: object) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import Image
 
+        from pld_bringup.testing import RosProbe
         from pld_nodes.ros.conversions import nanoseconds_from_stamp
 
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = rclpy.create_node("bench_camera_receiver", context=self.context)
+        self.probe = RosProbe(domain, "bench_camera_receiver")
+        node = self.probe.node
         self.counting = False
         self.seen: set[str] = set()  # streams that delivered at least one frame
         self.latency_ms: dict[str, list[float]] = {n: [] for n in names}
@@ -123,7 +116,7 @@ class Receiver:
                     )
                     self.arrivals[name].append(time.monotonic())
 
-            self.node.create_subscription(Image, f"/cameras/{name}/image_raw", on_image, QOS)
+            node.create_subscription(Image, f"/cameras/{name}/image_raw", on_image, image_qos)
 
         def on_diag(msg: DiagnosticArray) -> None:
             for status in msg.status:
@@ -132,27 +125,16 @@ class Receiver:
                         kv.key: kv.value for kv in status.values
                     }
 
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-
-        with contextlib.suppress(ExternalShutdownException):
-            self.executor.spin()
+        node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2.0)
-        self.node.destroy_node()
-        self.context.try_shutdown()
-        self.thread.join(timeout=5.0)
+        self.probe.close()
 
 
-def run_case(label: str, domain: int, start, names: list[str], seconds: float) -> dict:
-    receiver = Receiver(domain, names)
+def run_case(
+    label: str, domain: int, start, names: list[str], seconds: float, image_qos: object
+) -> dict:
+    receiver = Receiver(domain, names, image_qos)
     stop = start(domain)
     try:
         deadline = time.monotonic() + 60.0  # warm-up: process start, discovery, first frames
@@ -171,8 +153,6 @@ def run_case(label: str, domain: int, start, names: list[str], seconds: float) -
     diag = [receiver.diagnostics.get(n, {}) for n in names]
     dropped = sum(int(d.get("dropped_device", 0)) + int(d.get("dropped_behind", 0)) for d in diag)
     publish = [(float(d["latency_p50_ms"]), float(d["latency_p99_ms"])) for d in diag if d]
-    if os.environ.get("PLD_BENCH_DEBUG"):
-        print(diag)
     return {
         "label": label,
         "rate": min(rates) if rates else 0.0,
@@ -195,10 +175,9 @@ def main() -> None:
         help="subscriber queue depth (2 = qos.SENSOR, what vla_node uses; the recorder uses 100)",
     )  # fmt: skip
     args = parser.parse_args()
-    global QOS
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-    QOS = QoSProfile(
+    image_qos = QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
         depth=args.receiver_depth,
         reliability=ReliabilityPolicy.BEST_EFFORT,
@@ -260,7 +239,7 @@ def main() -> None:
         ]
         for domain, (label, start) in enumerate(cases, start=93):
             print(f"running: {label.strip()} ({args.seconds:g} s) ...", flush=True)
-            results.append(run_case(label, domain, start, names, args.seconds))
+            results.append(run_case(label, domain, start, names, args.seconds, image_qos))
 
     base = results[0]
     print(f"\n2 streams x {w}x{h} @ {fps} Hz, {args.seconds:g} s each (2 CPU cores)\n")
