@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 
 from pld_calibration import CalibrationError
+from pld_nodes.core.camera.calibration_files import read_yaml
 
 __all__ = ["BoardSpec", "load_board", "save_board"]
 
@@ -140,14 +141,8 @@ def _field_names() -> list[str]:
 
 
 def load_board(path: str | Path) -> BoardSpec:
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise CalibrationError(f"cannot read board file {p}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise CalibrationError(f"{p}: invalid YAML: {exc}") from exc
-    return BoardSpec.from_dict(data, source=str(p))
+    data = read_yaml(path, what="board file", error=CalibrationError)
+    return BoardSpec.from_dict(data, source=str(path))
 
 
 def save_board(path: str | Path, board: BoardSpec) -> None:

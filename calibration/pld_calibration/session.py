@@ -21,6 +21,7 @@ import yaml
 from pld_calibration import CalibrationError
 from pld_calibration.board import BoardSpec
 from pld_calibration.transforms import from_pos_quat
+from pld_nodes.core.camera.calibration_files import read_yaml
 
 __all__ = ["MODES", "SESSION_SCHEMA", "Sample", "Session", "load_session"]
 
@@ -168,12 +169,7 @@ def load_session(root: str | Path) -> Session:
     """Read and validate a session directory."""
     root = Path(root)
     path = root / "session.yaml"
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise CalibrationError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise CalibrationError(f"{path}: invalid YAML: {exc}") from exc
+    data = read_yaml(path, error=CalibrationError)
     if not isinstance(data, dict) or data.get("schema") != SESSION_SCHEMA:
         raise CalibrationError(f"{path}: not a calibration session (schema {SESSION_SCHEMA!r})")
     mode = str(data.get("mode", ""))

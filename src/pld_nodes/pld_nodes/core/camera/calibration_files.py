@@ -25,6 +25,7 @@ __all__ = [
     "Extrinsics",
     "load_camera_info",
     "load_extrinsics",
+    "read_yaml",
     "save_camera_info",
     "save_extrinsics",
 ]
@@ -240,16 +241,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _read_yaml(path: str | Path) -> dict[str, Any]:
+def read_yaml(path: str | Path, what: str = "", error: type[ConfigError] = ConfigError) -> Any:
+    """The YAML document in ``path``; an unreadable file or bad YAML raises ``error`` naming it.
+
+    ``error`` lets a caller keep its own ConfigError subclass (pld_calibration's)."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        return yaml.safe_load(p.read_text())
     except OSError as exc:
-        raise ConfigError(f"cannot read {p}: {exc.strerror}") from exc
+        raise error(f"cannot read {what + ' ' if what else ''}{p}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: invalid YAML: {exc}") from exc
+        raise error(f"{p}: invalid YAML: {exc}") from exc
+
+
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    data = read_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a YAML mapping")
+        raise ConfigError(f"{Path(path)}: expected a YAML mapping")
     return data
 
 
