@@ -22,6 +22,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from pld_nodes.core.camera.calibration_files import (
+    CameraIntrinsics,
     Extrinsics,
     load_camera_info,
     load_extrinsics,
@@ -31,12 +32,7 @@ from pld_nodes.core.camera.frames import Frame
 from pld_nodes.core.camera.opencv_source import OpenCvSource, OpenCvSourceConfig
 from pld_nodes.core.config import ConfigError, require_finite
 from pld_nodes.ros import qos
-from pld_nodes.ros.conversions import (
-    camera_info_msg,
-    image_to_msg,
-    stamp_from_nanoseconds,
-    stamp_from_seconds,
-)
+from pld_nodes.ros.conversions import image_to_msg, stamp_from_nanoseconds, stamp_from_seconds
 from pld_nodes.ros.node_main import run_node
 from pld_nodes.ros.params import declare_config
 
@@ -125,6 +121,22 @@ def make_source(c: CameraNodeConfig) -> FrameSource:
             frame_timeout_s=c.frame_timeout_s,
         )
     )
+
+
+def camera_info_msg(intr: CameraIntrinsics | None, width: int, height: int) -> CameraInfo:
+    """CameraInfo for ``intr``; an uncalibrated camera gets K = 0 (the ROS convention)."""
+    msg = CameraInfo()
+    msg.width, msg.height = width, height
+    if intr is None:
+        msg.distortion_model = "plumb_bob"
+        msg.d = [0.0] * 5
+        return msg
+    msg.distortion_model = intr.distortion_model
+    msg.d = [float(v) for v in intr.d]
+    msg.k = [float(v) for v in intr.k.reshape(-1)]
+    msg.r = [float(v) for v in intr.r.reshape(-1)]
+    msg.p = [float(v) for v in intr.p.reshape(-1)]
+    return msg
 
 
 class CameraNode(Node):

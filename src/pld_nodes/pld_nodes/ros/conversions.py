@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped, WrenchStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
-
-from pld_nodes.core.camera.calibration_files import CameraIntrinsics
 
 
 def stamp_from_seconds(t: float) -> Time:
@@ -56,28 +55,20 @@ def image_from_msg(msg: Image) -> np.ndarray:
     return image[..., ::-1] if msg.encoding == "bgr8" else image
 
 
-def camera_info_msg(intr: CameraIntrinsics | None, width: int, height: int) -> CameraInfo:
-    """CameraInfo for ``intr`` (header left to the caller); uncalibrated: K = 0 (ROS convention)."""
-    msg = CameraInfo()
-    msg.width, msg.height = width, height
-    if intr is None:
-        msg.distortion_model = "plumb_bob"
-        msg.d = [0.0] * 5
-        return msg
-    msg.distortion_model = intr.distortion_model
-    msg.d = [float(v) for v in intr.d]
-    msg.k = [float(v) for v in intr.k.reshape(-1)]
-    msg.r = [float(v) for v in intr.r.reshape(-1)]
-    msg.p = [float(v) for v in intr.p.reshape(-1)]
-    return msg
-
-
 def pinhole_camera_info(
     fovy_deg: float, height: int, width: int, stamp: Time, frame_id: str
 ) -> CameraInfo:
     """CameraInfo of an ideal pinhole camera with vertical field of view ``fovy_deg``."""
-    msg = camera_info_msg(CameraIntrinsics.pinhole(width, height, fovy_deg), width, height)
+    f = 0.5 * height / math.tan(math.radians(fovy_deg) / 2.0)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    msg = CameraInfo()
     msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.height, msg.width = height, width
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = [f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return msg
 
 
